@@ -1,0 +1,76 @@
+"""netCDF reading and atomic writing.
+
+Files are written to a temporary name beside the target and renamed into place, so a crash never
+leaves a half-written file under the final name.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from pdesolve.errors import UserError
+
+
+def atomic_replace(path: Path, write) -> Path:
+    """Call ``write(tmp_path)`` then rename ``tmp_path`` onto ``path`` (same directory, atomic)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def _encoding(ds: xr.Dataset) -> dict:
+    enc = {}
+    for name, var in ds.variables.items():
+        if var.dtype.kind == "f" and var.ndim >= 2:
+            enc[name] = {"zlib": True, "complevel": 1}
+    return enc
+
+
+def write_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
+    """Write ``ds`` to ``path`` (netCDF4 format) atomically and return the path."""
+    return atomic_replace(
+        Path(path), lambda tmp: ds.to_netcdf(tmp, engine="netcdf4", encoding=_encoding(ds))
+    )
+
+
+def read_netcdf(path: str | os.PathLike, *, lazy: bool = False) -> xr.Dataset:
+    """Open a netCDF file written by pdesolve (or any CF file).
+
+    Args:
+        path: the file.
+        lazy: keep the data on disk (xarray's lazy loading) instead of reading it all now.
+
+    Raises:
+        UserError: the file is missing or is not readable netCDF.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError("file not found (expected a netCDF file)", source=str(path))
+    try:
+        ds = xr.open_dataset(path, engine="netcdf4")
+    except (OSError, ValueError) as err:
+        raise UserError(f"not a readable netCDF file ({err})", source=str(path)) from None
+    if lazy:
+        return ds
+    with ds:
+        return ds.load()
+
+
+def to_float32(ds: xr.Dataset) -> xr.Dataset:
+    """Cast float64 data variables to float32 (coordinates keep their precision)."""
+    return ds.assign(
+        {k: v.astype(np.float32) for k, v in ds.data_vars.items() if v.dtype == np.float64}
+    )

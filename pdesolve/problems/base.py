@@ -1,0 +1,249 @@
+"""What a problem (a PDE family) provides, and the registry of problems.
+
+A problem module owns: its parameters (a pydantic model, validated from the case file's
+``problem`` section), its fields' metadata, its reference numerical solver, its data generator and
+its classical baselines. Subclass `GridProblem` for fields on rectilinear grids::
+
+    class Darcy2D(GridProblem, name="darcy_2d"):
+        Params = DarcyParams
+        task = "map"
+        ...
+
+Tasks (what a sample is, and which solver kinds can learn it):
+
+* ``"map"``        -- input fields -> output fields (Darcy: permeability -> pressure).
+* ``"trajectory"`` -- a time series of state fields; models step it forward (Navier--Stokes).
+* ``"field"``      -- one PDE instance, solved by fitting a representation (GP, INSR).
+* ``"linear"``     -- a family of linear systems ``A x = b`` (DCDM).
+* ``"mesh"``       -- meshes with movement targets (UM2N).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from abc import abstractmethod
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import ClassVar, Literal
+
+import numpy as np
+import torch
+import xarray as xr
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from pdesolve.version import __version__
+from pdesolve.data.fields import FieldSpec
+from pdesolve.data.grid import Grid
+from pdesolve.data.tensors import to_dataset
+from pdesolve.errors import UserError, validation_error
+from pdesolve.progress import make_progress
+from pdesolve.registry import Registered
+
+Task = Literal["map", "trajectory", "field", "linear", "mesh"]
+SPLITS = ("train", "validation", "test")
+
+
+class ProblemParams(BaseModel):
+    """Base of every problem's parameter model: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Problem(Registered):
+    """A PDE family with its reference solver. Instances hold validated parameters."""
+
+    registry_label: ClassVar[str] = "problem"
+    Params: ClassVar[type[ProblemParams]] = ProblemParams
+    task: ClassVar[Task]
+    description: ClassVar[str] = ""
+    fields: ClassVar[dict[str, FieldSpec]] = {}
+
+    def __init__(self, params: ProblemParams | dict | None = None, *, source: str | None = None):
+        if not isinstance(params, ProblemParams):
+            try:
+                params = self.Params(**(params or {}))
+            except ValidationError as err:
+                raise validation_error(err, source=source, prefix="problem") from None
+        self.params = params
+
+    @classmethod
+    def from_config(cls, config: dict, *, source: str | None = None) -> Problem:
+        """Build the problem named by ``config["name"]`` with the remaining keys as parameters."""
+        config = dict(config)
+        name = config.pop("name", None)
+        if not name:
+            raise UserError("required field is missing", source=source, field="problem.name")
+        return cls.lookup(str(name), source=source, field="problem.name")(config, source=source)
+
+    def param_attrs(self) -> dict[str, object]:
+        """PDE parameters as netCDF global attributes (scalars as such, the rest as JSON)."""
+        out: dict[str, object] = {"problem": self.name, "problem_params": self.params.model_dump_json()}
+        for key, value in self.params.model_dump().items():
+            if isinstance(value, bool):
+                out[key] = int(value)
+            elif isinstance(value, (int, float, str)):
+                out[key] = value
+            elif value is not None:
+                out[key] = json.dumps(value)
+        return out
+
+    @abstractmethod
+    def generate(
+        self, n: int, seed: int, *, resolution: int | Sequence[int] | None = None,
+        device: str | torch.device = "cpu", batch_size: int = 32,
+    ) -> xr.Dataset:
+        """``n`` reference samples as a self-describing dataset (see docs/data-format.md)."""
+
+    def baselines(self) -> dict[str, Baseline]:
+        """Classical baselines that `pdesolve compare` can run, by name."""
+        return {}
+
+
+class Baseline:
+    """A classical method run from the same inputs as a model, on the model's grid."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+
+    def run(self, problem: GridProblem, inputs: torch.Tensor, grid: Grid, t0: float,
+            times: Sequence[float]) -> torch.Tensor:
+        """Outputs from ``inputs`` on ``grid``; same layout as `GridProblem.simulate`."""
+        raise NotImplementedError
+
+
+class UnderResolved(Baseline):
+    """The reference solver itself, run at the model's (coarse) resolution."""
+
+    name = "coarse"
+    description = "reference solver at the model's resolution (under-resolved)"
+
+    def run(self, problem, inputs, grid, t0, times):
+        return problem.simulate(inputs, grid, t0=t0, times=times)
+
+
+class GridProblem(Problem):
+    """A problem whose fields live on a rectilinear grid (tasks ``map`` and ``trajectory``).
+
+    Subclasses define `solver_grid`, `sample_inputs` and `simulate`; generation, restriction to
+    the data grid and dataset assembly are shared.
+
+    Class attributes:
+        inputs: fields a model receives (for trajectories: the state fields).
+        outputs: fields a model predicts (for trajectories: the same state fields).
+        baseline_types: classical baselines offered by `pdesolve compare`.
+    """
+
+    inputs: ClassVar[tuple[str, ...]]
+    outputs: ClassVar[tuple[str, ...]]
+    baseline_types: ClassVar[tuple[type[Baseline], ...]] = (UnderResolved,)
+    solver_name: ClassVar[str] = ""
+
+    # --------------------------------------------------------------- what subclasses define
+    @property
+    @abstractmethod
+    def solver_grid(self) -> Grid:
+        """The grid the reference solver runs on."""
+
+    @property
+    def times(self) -> np.ndarray:
+        """Snapshot times of a trajectory (empty for ``map`` problems)."""
+        return np.zeros(0)
+
+    @abstractmethod
+    def sample_inputs(self, n: int, seed: int, first_index: int, device) -> torch.Tensor:
+        """Random inputs (initial states or coefficients), ``(n, len(inputs), *solver_grid.shape)``.
+
+        Sample ``first_index + i`` must depend only on ``seed`` and its own index.
+        """
+
+    @abstractmethod
+    def simulate(self, inputs: torch.Tensor, grid: Grid, *, t0: float = 0.0,
+                 times: Sequence[float] | None = None) -> torch.Tensor:
+        """Run the reference solver on ``grid`` from ``inputs``.
+
+        Returns:
+            ``map``: outputs, ``(n, len(outputs), *grid.shape)``;
+            ``trajectory``: states at ``times`` (default `times`), ``(n, T, len(outputs), *grid.shape)``,
+            starting from ``inputs`` at time ``t0`` (a time equal to ``t0`` returns the input).
+        """
+
+    # ----------------------------------------------------------------------------- shared
+    def data_grid(self, resolution: int | Sequence[int] | None) -> Grid:
+        """The grid data is stored on: the solver grid, or a subsampling of it."""
+        if resolution is None:
+            return self.solver_grid
+        grid = self.solver_grid.resized(resolution if isinstance(resolution, int) else tuple(resolution))
+        self.solver_grid.strides_to(grid)  # raises a UserError when not a subsampling
+        return grid
+
+    def restrict(self, u: torch.Tensor, grid: Grid, target: Grid) -> torch.Tensor:
+        """Values of ``u`` on ``target`` by strided subsampling (both grids cover the same domain)."""
+        strides = grid.strides_to(target)
+        index = (...,) + tuple(slice(None, None, s) for s in strides)
+        return u[index]
+
+    def baselines(self) -> dict[str, Baseline]:
+        return {b.name: b() for b in self.baseline_types}
+
+    def recipe(self, n: int, seed: int, resolution) -> dict:
+        """Everything that determines generated data; its hash names the cached file."""
+        res = list(self.data_grid(resolution).shape)
+        return {"problem": self.name, "params": self.params.model_dump(mode="json"),
+                "n": n, "seed": seed, "resolution": res, "data_format": 1}
+
+    @staticmethod
+    def recipe_hash(recipe: dict) -> str:
+        return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
+
+    def generate(self, n, seed, *, resolution=None, device="cpu", batch_size=32):
+        grid = self.data_grid(resolution)
+        chunks_in, chunks_out = [], []
+        n_batches = math.ceil(n / batch_size)
+        with make_progress() as bar:
+            task = bar.add_task(f"generate {self.name}", total=n, status="")
+            for b in range(n_batches):
+                first = b * batch_size
+                count = min(batch_size, n - first)
+                x = self.sample_inputs(count, seed, first, device)
+                y = self.simulate(x, self.solver_grid)
+                chunks_in.append(self.restrict(x, self.solver_grid, grid).cpu())
+                chunks_out.append(self.restrict(y, self.solver_grid, grid).cpu())
+                bar.advance(task, count)
+        x, y = torch.cat(chunks_in), torch.cat(chunks_out)
+        return self.to_dataset(x, y, grid, seed=seed, recipe=self.recipe(n, seed, resolution))
+
+    def to_dataset(self, x: torch.Tensor, y: torch.Tensor, grid: Grid, *, seed: int,
+                   recipe: dict | None = None) -> xr.Dataset:
+        """Assemble inputs ``x`` and outputs ``y`` (layouts of `simulate`) into a dataset."""
+        if self.task == "trajectory":
+            fields = {name: y[:, :, i] for i, name in enumerate(self.outputs)}
+            times = self.times
+        else:
+            fields = {name: x[:, i] for i, name in enumerate(self.inputs)}
+            fields.update({name: y[:, i] for i, name in enumerate(self.outputs)})
+            times = None
+        attrs = {
+            "Conventions": "CF-1.10",
+            "title": f"{self.name} reference data",
+            "institution": "generated locally with pdesolve",
+            "source": self.solver_name,
+            "solver_grid": json.dumps(list(self.solver_grid.shape)),
+            "seed": seed,
+            "pdesolve_version": __version__,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "description": self.description,
+            **self.param_attrs(),
+        }
+        if recipe is not None:
+            attrs["content_hash"] = self.recipe_hash(recipe)
+            attrs["generation_recipe"] = json.dumps(recipe, sort_keys=True)
+        return to_dataset(fields, grid, self.fields, times=times, attrs=attrs)
+
+
+def list_problems() -> dict[str, type[Problem]]:
+    """All registered problems by name."""
+    import pdesolve.problems  # noqa: F401  (imports every problem module)
+
+    return Problem.registered()
