@@ -24,6 +24,10 @@ class UserError(Exception):
         self.field = field
         super().__init__(self.line())
 
+    def located(self, source: str | None, field: str | None = None) -> UserError:
+        """This error with ``source`` and ``field`` filled in where they were unknown."""
+        return UserError(self.message, source=self.source or source, field=self.field or field)
+
     def line(self) -> str:
         """The one-line message: ``source: field: message`` with the parts that are known."""
         parts = [p for p in (self.source, self.field) if p]

@@ -89,6 +89,16 @@ class Problem(Registered):
                 out[key] = json.dumps(value)
         return out
 
+    def recipe(self, n: int, seed: int, resolution) -> dict:
+        """Everything that determines generated data; its hash names the cached file."""
+        return {"problem": self.name, "params": self.params.model_dump(mode="json"),
+                "n": n, "seed": seed, "resolution": resolution, "data_format": 1}
+
+    @staticmethod
+    def recipe_hash(recipe: dict) -> str:
+        """SHA-256 of a recipe (the ``content_hash`` attribute of generated files)."""
+        return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
+
     @abstractmethod
     def generate(
         self, n: int, seed: int, *, resolution: int | Sequence[int] | None = None,
@@ -187,15 +197,8 @@ class GridProblem(Problem):
     def baselines(self) -> dict[str, Baseline]:
         return {b.name: b() for b in self.baseline_types}
 
-    def recipe(self, n: int, seed: int, resolution) -> dict:
-        """Everything that determines generated data; its hash names the cached file."""
-        res = list(self.data_grid(resolution).shape)
-        return {"problem": self.name, "params": self.params.model_dump(mode="json"),
-                "n": n, "seed": seed, "resolution": res, "data_format": 1}
-
-    @staticmethod
-    def recipe_hash(recipe: dict) -> str:
-        return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
+    def recipe(self, n, seed, resolution):
+        return super().recipe(n, seed, list(self.data_grid(resolution).shape))
 
     def generate(self, n, seed, *, resolution=None, device="cpu", batch_size=32):
         grid = self.data_grid(resolution)

@@ -1,0 +1,1 @@
+"""The ``pdesolve`` command line (installed as the package ``pdesolve.cli``)."""

@@ -1,0 +1,225 @@
+"""``pdesolve``: thin typer commands over the engines.
+
+Each command parses its arguments, calls one engine function and prints a one-screen summary.
+Exit codes: 0 success; 2 bad input (one line naming the file, the field and what was expected);
+1 a failure while running; 130 interrupted. ``PDESOLVE_DEBUG=1`` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pdesolve.errors import NonFiniteError, UserError
+
+app = typer.Typer(
+    name="pdesolve",
+    help="Neural PDE solvers: generate reference data, train, roll out, compare against classical "
+         "baselines, export netCDF. Start with `pdesolve train` (runs the quickstart case).",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+out = Console()
+err = Console(stderr=True)
+
+SetOption = Annotated[list[str] | None, typer.Option(
+    "--set", metavar="PATH=VALUE", help="Override a case field by its dotted path, e.g. train.epochs=2 (repeatable).")]
+DeviceOption = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
+
+
+def command(fn):
+    """Register ``fn`` as a command whose errors become one line and an exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except UserError as e:
+            err.print(f"[bold red]error:[/] {e.line()}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except NonFiniteError as e:
+            err.print(f"[bold red]failed:[/] {e}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            err.print("interrupted; the last checkpoint is kept (resume with `pdesolve train --resume RUN`)")
+            raise typer.Exit(130) from None
+        except Exception as e:  # a failure while running: one line unless debugging
+            if os.environ.get("PDESOLVE_DEBUG"):
+                raise
+            err.print(f"[bold red]failed:[/] {type(e).__name__}: {e} (PDESOLVE_DEBUG=1 shows the traceback)",
+                      highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+
+    return app.command()(wrapper)
+
+
+def _summary(title: str, rows: list[tuple[str, object]]) -> None:
+    table = Table(title=title, show_header=False, title_justify="left", title_style="bold")
+    table.add_column(style="cyan")
+    table.add_column()
+    for key, value in rows:
+        table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
+    out.print(table)
+
+
+@command
+def generate(
+    case: Annotated[str, typer.Argument(help="Case file, or the name of a shipped case.")] = "quickstart",
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write the data here instead of the cache.")] = None,
+    set_: SetOption = None,
+    force: Annotated[bool, typer.Option(help="Regenerate even if a cached file matches.")] = False,
+):
+    """Generate the reference data of a case (cached by content hash) and print its path."""
+    from pdesolve.config import load_case
+    from pdesolve.engines.data import load_or_generate
+
+    resolved = load_case(case, set_)
+    ds, path, generated = load_or_generate(resolved, out=out_file, force=force)
+    _summary(f"data for {resolved.name}", [
+        ("file", path), ("status", "generated" if generated else "cached"),
+        ("samples", ds.sizes["sample"]), ("variables", ", ".join(ds.data_vars)),
+        ("grid", " x ".join(str(ds.sizes[d]) for d in ("x", "y", "z") if d in ds.sizes)),
+    ])
+    print(path)
+
+
+@command
+def train(
+    case: Annotated[str | None, typer.Argument(help="Case file or shipped case name (default: quickstart).")] = None,
+    run_dir: Annotated[Path | None, typer.Option(help="Run directory to create (default: runs/<case>-<backend>-<time>).")] = None,
+    device: DeviceOption = "auto",
+    resume: Annotated[Path | None, typer.Option(help="Continue this run from its last checkpoint.")] = None,
+    set_: SetOption = None,
+    rollout: Annotated[bool, typer.Option(help="Roll out on the test set after training.")] = True,
+):
+    """Train a backend on a case: generate data, fit, test, roll out, summarise."""
+    from pdesolve.config import load_case
+    from pdesolve.engines.train import train_case
+
+    if resume is not None and case is not None:
+        raise UserError("give either a case or --resume RUN, not both", source="--resume")
+    resolved = None if resume is not None else load_case(case or "quickstart", set_)
+    s = train_case(resolved, run_dir=run_dir, device=None if device == "auto" else device,
+                   resume=resume, overrides=set_ if resume is not None else None, rollout=rollout)
+    rows = [("run directory", s.run_dir), ("data", s.data_path),
+            ("epochs", s.fit.epochs), ("train time [s]", s.fit.seconds),
+            *[(k.replace("_", " "), v) for k, v in s.test.items()]]
+    if s.fit.stopped:
+        rows.append(("stopped", s.fit.stopped))
+    if s.rollout:
+        rows += [("rollout rel. L2", s.rollout["rollout_rel_l2"]), ("rollout steps", s.rollout["steps"]),
+                 ("rollout file", s.rollout["path"])]
+        if s.rollout.get("stopped"):
+            rows.append(("rollout stopped", s.rollout["stopped"]))
+    if s.figure:
+        rows.append(("figure", s.figure))
+    _summary("pdesolve train", rows)
+
+
+@command
+def rollout(
+    run: Annotated[Path, typer.Argument(help="A run directory made by `pdesolve train`.")],
+    steps: Annotated[int | None, typer.Option(min=1, help="Steps to predict (default: to the end of the test data).")] = None,
+    out_file: Annotated[Path | None, typer.Option("--out", help="Output file (default: RUN/rollout.nc).")] = None,
+    device: DeviceOption = "auto",
+):
+    """Autoregressive prediction from the test initial conditions: prediction, reference, error per step."""
+    from pdesolve.engines.device import resolve_device
+    from pdesolve.engines.rollout import rollout_run
+
+    r = rollout_run(run, steps=steps, out=out_file, device=resolve_device(device))
+    m = r.metrics
+    rows = [("file", r.path), ("steps", m["steps"]), ("rollout rel. L2", m["rollout_rel_l2"]),
+            ("final-step rel. L2", m["final_step_rel_l2"])]
+    if m.get("stopped"):
+        rows.append(("stopped", m["stopped"]))
+    if r.figure:
+        rows.append(("figure", r.figure))
+    _summary("pdesolve rollout", rows)
+
+
+@command
+def compare(
+    run: Annotated[Path, typer.Argument(help="A run directory made by `pdesolve train`.")],
+    baseline: Annotated[list[str] | None, typer.Option(
+        help="Classical baseline to run (repeatable; default: the case's compare.baselines).")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder (default: RUN/compare).")] = None,
+    device: DeviceOption = "auto",
+):
+    """Compare the model against classical baselines: table, figures and statistics."""
+    from pdesolve.engines.compare import compare_run
+    from pdesolve.engines.device import resolve_device
+
+    c = compare_run(run, baselines=baseline, out=out_dir, device=resolve_device(device))
+    out.print(c.table(), soft_wrap=True)
+    _summary("pdesolve compare", [("folder", c.out_dir), *[("file", f.name) for f in c.files]])
+
+
+@command
+def export(
+    run: Annotated[Path, typer.Argument(help="A run directory made by `pdesolve train`.")],
+    out_file: Annotated[Path, typer.Option("--out", help="The netCDF file to write.")],
+):
+    """Export the run's rollout as a CF netCDF file with the case and environment attached."""
+    from pdesolve.engines.export import export_run
+
+    path = export_run(run, out_file)
+    _summary("pdesolve export", [("file", path)])
+
+
+@command
+def backends():
+    """List the registered backends with their kind and the problem tasks they accept."""
+    from pdesolve.backends import list_backends
+
+    table = Table(title="backends", title_justify="left")
+    for col in ("name", "kind", "tasks", "description"):
+        table.add_column(col)
+    for name, cls in list_backends().items():
+        table.add_row(name, cls.kind, ", ".join(cls.tasks), cls.description)
+    out.print(table)
+
+
+@command
+def cases():
+    """List the shipped case files."""
+    from pdesolve.config import read_yaml, shipped_cases
+
+    table = Table(title="shipped cases (pdesolve train NAME)", title_justify="left")
+    for col in ("name", "problem", "backend", "description"):
+        table.add_column(col)
+    for name, path in sorted(shipped_cases().items()):
+        raw = read_yaml(path)
+        table.add_row(name, str(raw.get("problem", {}).get("name", "")),
+                      str(raw.get("backend", {}).get("name", "")), str(raw.get("description", "")))
+    out.print(table)
+
+
+@command
+def problems():
+    """List the registered problems with their task."""
+    from pdesolve.problems import list_problems
+
+    table = Table(title="problems", title_justify="left")
+    for col in ("name", "task", "description"):
+        table.add_column(col)
+    for name, cls in list_problems().items():
+        table.add_row(name, cls.task, cls.description)
+    out.print(table)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="pdesolve")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

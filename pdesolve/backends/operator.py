@@ -1,0 +1,207 @@
+"""Shared machinery of operator backends (FNO, TFNO, LSM, IFactFormer, ...).
+
+An operator backend only says how to build its network::
+
+    class FNOSolver(OperatorSolver, name="fno"):
+        Options = FNOOptions
+        def build_network(self, in_channels, out_channels, grid): return FNO(...)
+
+and inherits fitting on input/output pairs (maps) or sliding windows (trajectories), unit-Gaussian
+normalisation saved with the model, pushforward/unrolled training, prediction and persistence.
+
+Tensor layout: a model input is ``(b, window, c_in, *s)`` (the window is folded into channels
+before the network), its output ``(b, c_out, *s)``.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import xarray as xr
+from pydantic import Field
+from torch import nn
+
+from pdesolve.backends.base import BackendOptions, FitReport, Solver, Trainer
+from pdesolve.data.grid import Grid
+from pdesolve.data.samples import MapPairs, WindowPairs, batches, select_split
+from pdesolve.data.tensors import grid_from_dataset, to_dataset, to_tensor
+from pdesolve.errors import UserError
+from pdesolve.metrics import relative_l2
+from pdesolve.nn.normalizer import ChannelNormalizer
+from pdesolve.nn.rollout import autoregressive
+
+
+class OperatorOptions(BackendOptions):
+    """Options every operator backend has."""
+
+    window: int = Field(1, ge=1, description="input frames per prediction (trajectories); 1 for maps")
+    predict_increment: bool = Field(
+        False, description="trajectories: predict the change from the last input frame")
+
+
+class OperatorModel(nn.Module):
+    """Normalise inputs, run the network, de-normalise outputs.
+
+    ``forward(x)``: ``(b, window, c_in, *s) -> (b, c_out, *s)``. With ``increment`` the network
+    predicts the (normalised) change from the last input frame.
+    """
+
+    def __init__(self, network: nn.Module, in_channels: int, out_channels: int, spatial_ndim: int,
+                 increment: bool = False):
+        super().__init__()
+        self.network = network
+        self.increment = increment
+        self.in_norm = ChannelNormalizer(in_channels, spatial_ndim)
+        self.out_norm = ChannelNormalizer(out_channels, spatial_ndim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.in_norm.encode(x).flatten(1, 2)
+        y = self.out_norm.decode(self.network(z))
+        return x[:, -1] + y if self.increment else y
+
+
+class OperatorSolver(Solver):
+    """Base of backends that learn a map between fields on a grid."""
+
+    kind: ClassVar[str] = "operator"
+    tasks: ClassVar[tuple[str, ...]] = ("map", "trajectory")
+    Options: ClassVar[type[OperatorOptions]] = OperatorOptions
+    model: OperatorModel
+
+    @abstractmethod
+    def build_network(self, in_channels: int, out_channels: int, grid: Grid) -> nn.Module:
+        """The network ``(b, in_channels, *grid.shape) -> (b, out_channels, *grid.shape)``."""
+
+    @classmethod
+    def check_problem(cls, problem, options, *, horizon=1):
+        super().check_problem(problem, options, horizon=horizon)
+        if problem.task == "map" and options.window != 1:
+            raise UserError(f"'{problem.name}' maps fields to fields; window must be 1", field="backend.window")
+        frames = len(problem.times)
+        if problem.task == "trajectory" and options.window + horizon > frames:
+            raise UserError(
+                f"trajectories of {frames} frames are too short for window {options.window} + "
+                f"{horizon} predicted frame(s)", field="backend.window")
+
+    # -------------------------------------------------------------------------- setup
+    def modules(self) -> nn.Module:
+        return self.model
+
+    def build(self, setup: dict[str, Any]) -> None:
+        grid = Grid.from_json(setup["grid"])
+        c_in, c_out = len(setup["inputs"]), len(setup["outputs"])
+        network = self.build_network(setup["window"] * c_in, c_out, grid)
+        self.model = OperatorModel(network, c_in, c_out, grid.ndim, increment=setup["increment"])
+
+    def setup_for(self, problem, grid: Grid) -> dict[str, Any]:
+        window = self.options.window if problem.task == "trajectory" else 1
+        return {
+            "problem": problem.name,
+            "task": problem.task,
+            "inputs": list(problem.inputs),
+            "outputs": list(problem.outputs),
+            "window": window,
+            "increment": bool(self.options.predict_increment and problem.task == "trajectory"),
+            "grid": grid.to_json(),
+        }
+
+    @property
+    def window(self) -> int:
+        return int(self.setup["window"])
+
+    @property
+    def grid(self) -> Grid:
+        return Grid.from_json(self.setup["grid"])
+
+    # ------------------------------------------------------------------------- pairs
+    def pairs(self, data: xr.Dataset, horizon: int = 1) -> MapPairs | WindowPairs:
+        """Training pairs of ``data`` (one split) in this solver's layout."""
+        if self.setup["task"] == "trajectory":
+            return WindowPairs(to_tensor(data, self.setup["inputs"]), self.window, horizon)
+        return MapPairs(to_tensor(data, self.setup["inputs"]), to_tensor(data, self.setup["outputs"]))
+
+    # --------------------------------------------------------------------------- fit
+    def fit(self, problem, data: xr.Dataset, trainer: Trainer) -> FitReport:
+        self.setup = self.setup_for(problem, grid_from_dataset(data))
+        self.build(self.setup)
+        train = self.pairs(select_split(data, "train"), horizon=trainer.unroll)
+        val_data = select_split(data, "validation")
+        val = self.pairs(val_data) if val_data.sizes["sample"] else None
+        self.fit_normalizers(train)
+        self.to(trainer.device)
+        device = trainer.device
+        last_only = trainer.backprop == "last"
+
+        def step_loss(batch):
+            x, y = (t.to(device, non_blocking=True) for t in batch)
+            pred = autoregressive(self.model, x, y.shape[1], grad_steps=1 if last_only else None)
+            return trainer.loss(pred[:, -1], y[:, -1]) if last_only else trainer.loss(pred, y)
+
+        def validate() -> float:
+            return float(self.evaluate(val, trainer.batch_size).mean())
+
+        return trainer.fit(
+            self, self.model, step_loss,
+            lambda gen: batches(train, trainer.batch_size, generator=gen),
+            validate if val is not None else None,
+            n_batches=math.ceil(len(train) / trainer.batch_size),
+        )
+
+    @torch.no_grad()
+    def fit_normalizers(self, pairs: MapPairs | WindowPairs) -> None:
+        """Channel statistics of the training inputs and outputs (increments when predicted)."""
+        if isinstance(pairs, WindowPairs):
+            self.model.in_norm.fit(pairs.traj)
+            if self.model.increment:
+                self.model.out_norm.fit(pairs.traj[:, 1:] - pairs.traj[:, :-1])
+            else:
+                self.model.out_norm.fit(pairs.traj)
+        else:
+            self.model.in_norm.fit(pairs.x)
+            self.model.out_norm.fit(pairs.y)
+
+    # ----------------------------------------------------------------------- predict
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
+        """One step for a batch of windows: ``(b, window, c_in, *s) -> (b, c_out, *s)``.
+
+        Runs in eval mode on the model's device, in chunks of ``batch_size``; returns on ``x``'s device.
+        """
+        self.model.eval()
+        device = self.device
+        out = [self.model(x[i:i + batch_size].to(device)).to(x.device) for i in range(0, x.shape[0], batch_size)]
+        return torch.cat(out)
+
+    @torch.no_grad()
+    def evaluate(self, pairs: MapPairs | WindowPairs, batch_size: int = 64) -> torch.Tensor:
+        """Per-pair relative L2 error of one-step predictions, shape ``(len(pairs),)``."""
+        errors = []
+        for x, y in batches(pairs, batch_size):
+            pred = self.predict(x, batch_size)
+            errors.append(relative_l2(pred, y[:, 0]))
+        return torch.cat(errors)
+
+    def score(self, problem, data: xr.Dataset) -> dict[str, float]:
+        """``test_rel_l2``: mean one-step relative L2 error over all pairs of ``data``."""
+        return {"test_rel_l2": float(self.evaluate(self.pairs(data)).mean())}
+
+    def solve(self, problem, inputs: xr.Dataset) -> xr.Dataset:
+        """Map problems: output fields for the input fields. Trajectories: the frame after the last
+        ``window`` frames of ``inputs`` (its time is one snapshot interval later)."""
+        grid = grid_from_dataset(inputs)
+        if self.setup["task"] == "trajectory":
+            frames = to_tensor(inputs, self.setup["inputs"])
+            if frames.shape[1] < self.window:
+                raise UserError(f"need at least {self.window} input frames, got {frames.shape[1]}")
+            pred = self.predict(frames[:, -self.window:])
+            times = inputs["time"].values
+            dt = float(times[-1] - times[-2]) if len(times) > 1 else 1.0
+            fields = {n: pred[:, i:i + 1] for i, n in enumerate(self.setup["outputs"])}
+            return to_dataset(fields, grid, problem.fields, times=np.array([times[-1] + dt]))
+        x = to_tensor(inputs, self.setup["inputs"]).unsqueeze(1)
+        pred = self.predict(x)
+        return to_dataset({n: pred[:, i] for i, n in enumerate(self.setup["outputs"])}, grid, problem.fields)

@@ -1,0 +1,178 @@
+"""``pdesolve compare``: a trained model against classical baselines, both judged against the
+reference data on the model's grid, started from the same test inputs.
+
+Writes ``compare/`` in the run (or ``out``): ``table.md`` and ``table.json`` (one row per
+method), ``statistics.nc`` (error per step and energy spectra per method), and PNG figures.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import xarray as xr
+
+from pdesolve.data.netcdf import atomic_replace, write_netcdf
+from pdesolve.data.samples import select_split
+from pdesolve.data.tensors import grid_from_dataset, to_tensor
+from pdesolve.engines import figures
+from pdesolve.engines.data import load_or_generate
+from pdesolve.engines.device import describe
+from pdesolve.engines.rollout import predict_trajectory
+from pdesolve.engines.runs import RunDir
+from pdesolve.errors import UserError
+from pdesolve.metrics import energy_spectrum, relative_l2, spectrum_log_error
+from pdesolve.version import __version__
+
+
+@dataclass
+class MethodResult:
+    """One method's predictions ``(n, steps, c, *s)`` (steps = 1 for maps) and its wall time."""
+
+    name: str
+    prediction: torch.Tensor
+    seconds: float
+
+
+@dataclass
+class Comparison:
+    rows: list[dict]
+    out_dir: Path
+    files: list[Path]
+
+    def table(self) -> str:
+        return markdown_table(self.rows)
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """A markdown table with the rows' keys as columns (floats in 4 significant digits)."""
+    if not rows:
+        return ""
+    cols = list(rows[0])
+    fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)  # noqa: E731
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(fmt(r.get(c, "")) for c in cols) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _timed(fn):
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0
+
+
+def compare_run(run: RunDir | str | Path, *, baselines: list[str] | None = None,
+                out: str | Path | None = None, device: torch.device | str = "cpu") -> Comparison:
+    """Run the model and each baseline from the test inputs and compare them against the reference."""
+    run = run if isinstance(run, RunDir) else RunDir.open(run)
+    resolved = run.load_case()
+    problem = resolved.problem
+    names = baselines if baselines is not None else resolved.case.compare.baselines
+    available = problem.baselines()
+    unknown = [b for b in names if b not in available]
+    if unknown:
+        raise UserError(f"unknown baseline(s) {unknown} for '{problem.name}' "
+                        f"(expected: {', '.join(sorted(available)) or 'none'})", source="--baseline")
+    solver = run.load_solver(device)
+    if solver.kind != "operator" or problem.task not in ("trajectory", "map"):
+        raise UserError(f"compare does not handle {solver.kind} backends on {problem.task} problems")
+    data, _, _ = load_or_generate(resolved)
+    test = select_split(data, "test")
+    grid = grid_from_dataset(test)
+    outputs = list(solver.setup["outputs"])
+    results: list[MethodResult] = []
+
+    if problem.task == "trajectory":
+        ref_all = to_tensor(test, outputs)
+        k = solver.window
+        steps = resolved.case.rollout.steps or ref_all.shape[1] - k
+        steps = min(steps, ref_all.shape[1] - k)
+        reference = ref_all[:, k:k + steps]
+        t = test["time"].values
+        times = t[k:k + steps]
+        span = float(times[-1] - t[k - 1])
+        traj, sec = _timed(lambda: predict_trajectory(solver.predict, ref_all[:, :k], steps,
+                                                      description=f"rollout {solver.name}"))
+        results.append(MethodResult(solver.name, traj.frames, sec))
+        for b in names:
+            pred, sec = _timed(lambda b=b: available[b].run(problem, ref_all[:, k - 1].to(torch.float64),
+                                                            grid, float(t[k - 1]), times).float())
+            results.append(MethodResult(b, pred, sec))
+        unit, per = "s per time unit per sample", span * ref_all.shape[0]
+    else:
+        x = to_tensor(test, solver.setup["inputs"])
+        reference = to_tensor(test, outputs).unsqueeze(1)
+        times = np.zeros(1)
+        pred, sec = _timed(lambda: solver.predict(x.unsqueeze(1)))
+        results.append(MethodResult(solver.name, pred.unsqueeze(1), sec))
+        for b in names:
+            pred, sec = _timed(lambda b=b: available[b].run(problem, x.to(torch.float64), grid, 0.0, []).float())
+            results.append(MethodResult(b, pred.unsqueeze(1), sec))
+        unit, per = "s per sample", float(x.shape[0])
+
+    hardware = describe(torch.device(device))
+    rows, curves, spectra_curves, stats = [], {}, {}, {}
+    k_ref, e_ref = energy_spectrum(reference[:, -1], grid.ndim, grid.lengths)
+    if grid.periodic:
+        spectra_curves["reference"] = (k_ref.numpy(), e_ref.numpy())
+    for r in results:
+        m = r.prediction.shape[1]
+        per_step = torch.stack([relative_l2(r.prediction[:, s], reference[:, s]) for s in range(m)], 1).mean(0)
+        row = {
+            "method": r.name,
+            "rel_l2": float(relative_l2(r.prediction, reference[:, :m]).mean()),
+            "final_rel_l2": float(per_step[-1]),
+        }
+        if grid.periodic:
+            _, e = energy_spectrum(r.prediction[:, -1], grid.ndim, grid.lengths)
+            row["spectrum_log_err"] = spectrum_log_error(e, e_ref)
+            spectra_curves[r.name] = (k_ref.numpy(), e.numpy())
+            stats[f"spectrum_{r.name}"] = e.numpy()
+        row[unit] = r.seconds / per
+        rows.append(row)
+        curves[r.name] = (times[:m], per_step.numpy())
+        stats[f"error_{r.name}"] = per_step.numpy()
+
+    out_dir = Path(out) if out else run.path / "compare"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    header = (f"# {resolved.name}: {solver.name} against {', '.join(names) or 'no baseline'}\n\n"
+              f"Test samples: {reference.shape[0]}; grid {list(grid.shape)}; hardware: {hardware}.\n"
+              f"Errors are relative L2 against the reference data, mean over samples.\n\n")
+    files = [
+        atomic_replace(out_dir / "table.md", lambda tmp: tmp.write_text(header + markdown_table(rows))),
+        atomic_replace(out_dir / "table.json", lambda tmp: tmp.write_text(
+            json.dumps({"hardware": hardware, "unit": unit, "rows": rows}, indent=2))),
+    ]
+    ds = xr.Dataset(attrs={"Conventions": "CF-1.10", "title": f"{resolved.name} comparison statistics",
+                           "source": f"pdesolve {__version__}", "hardware": hardware})
+    ds = ds.assign_coords(time=xr.Variable(("time",), np.asarray(times, float), {"units": "1", "long_name": "time"}))
+    for r in results:
+        m = r.prediction.shape[1]
+        ds[f"error_{r.name}"] = xr.Variable(("time",), np.pad(stats[f"error_{r.name}"], (0, len(times) - m),
+                                                               constant_values=np.nan),
+                                            {"units": "1", "long_name": f"relative L2 error of {r.name}"})
+        if grid.periodic:
+            ds[f"spectrum_{r.name}"] = xr.Variable(("wavenumber",), stats[f"spectrum_{r.name}"],
+                                                   {"units": "1", "long_name": f"final-step spectrum of {r.name}"})
+    if grid.periodic:
+        ds = ds.assign_coords(wavenumber=xr.Variable(("wavenumber",), k_ref.numpy(),
+                                                     {"units": "1", "long_name": "angular wavenumber"}))
+        ds["spectrum_reference"] = xr.Variable(("wavenumber",), e_ref.numpy(),
+                                               {"units": "1", "long_name": "final-step reference spectrum"})
+    files.append(write_netcdf(ds, out_dir / "statistics.nc"))
+    if resolved.case.output.figures:
+        if problem.task == "trajectory":
+            files.append(figures.error_curves(curves, out_dir / "error_vs_time.png", title=resolved.name))
+        if spectra_curves:
+            files.append(figures.spectra(spectra_curves, out_dir / "spectra.png",
+                                         title=f"{resolved.name}: spectrum at the last step"))
+        panels = {"reference": reference[0, -1, 0].numpy(),
+                  **{r.name: r.prediction[0, -1, 0].numpy() for r in results}}
+        files.append(figures.field_panels(panels, out_dir / "fields.png",
+                                          title=f"{outputs[0]}, test sample 0, last step"))
+    run.log(f"compare: {json.dumps(rows)}")
+    return Comparison(rows, out_dir, files)

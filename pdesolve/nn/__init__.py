@@ -1,0 +1,1 @@
+"""Reusable network layers, kept apart from the models that use them."""
