@@ -130,12 +130,15 @@ def rollout(
     steps: Annotated[int | None, typer.Option(min=1, help="Steps to predict (default: to the end of the test data).")] = None,
     out_file: Annotated[Path | None, typer.Option("--out", help="Output file (default: RUN/rollout.nc).")] = None,
     device: DeviceOption = "auto",
+    resolution: Annotated[int | None, typer.Option(
+        min=3, help="Field backends: sample the solution on a grid of this many points per axis "
+                    "(default: the data grid).")] = None,
 ):
     """Autoregressive prediction from the test initial conditions: prediction, reference, error per step."""
     from pdesolve.engines.device import resolve_device
     from pdesolve.engines.rollout import rollout_run
 
-    r = rollout_run(run, steps=steps, out=out_file, device=resolve_device(device))
+    r = rollout_run(run, steps=steps, out=out_file, device=resolve_device(device), resolution=resolution)
     m = r.metrics
     rows = [("file", r.path), ("steps", m["steps"]), ("rollout rel. L2", m["rollout_rel_l2"]),
             ("final-step rel. L2", m["final_step_rel_l2"])]

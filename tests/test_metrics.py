@@ -24,7 +24,7 @@ def test_nrmse_and_vrmse():
 
 def test_energy_spectrum_of_single_modes_and_parseval():
     n = 32
-    x = torch.arange(n) / n
+    x = torch.arange(n, dtype=torch.float64) / n
     X, Y = torch.meshgrid(x, x, indexing="ij")
     u = (torch.cos(2 * math.pi * 3 * X) + 0.5 * torch.sin(2 * math.pi * 5 * Y))[None, None]
     k, e = energy_spectrum(u, 2)

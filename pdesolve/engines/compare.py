@@ -3,6 +3,9 @@ reference data on the model's grid, started from the same test inputs.
 
 Writes ``compare/`` in the run (or ``out``): ``table.md`` and ``table.json`` (one row per
 method), ``statistics.nc`` (error per step and energy spectra per method), and PNG figures.
+For turbulent flows (`pdesolve.problems.turbulence.TurbulentFlow`) the table, the netCDF and the
+figures add the statistics of `pdesolve.engines.turbulence_stats` (velocity spectra, increment and
+vorticity PDFs, time series of u_rms, omega_rms, K and dissipation).
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ from pdesolve.engines.data import load_or_generate
 from pdesolve.engines.device import describe
 from pdesolve.engines.rollout import predict_trajectory
 from pdesolve.engines.runs import RunDir
+from pdesolve.engines.turbulence_stats import compare_turbulence
 from pdesolve.errors import UserError
 from pdesolve.metrics import energy_spectrum, relative_l2, spectrum_log_error
+from pdesolve.problems.turbulence import TurbulentFlow
 from pdesolve.version import __version__
 
 
@@ -136,6 +141,13 @@ def compare_run(run: RunDir | str | Path, *, baselines: list[str] | None = None,
         rows.append(row)
         curves[r.name] = (times[:m], per_step.numpy())
         stats[f"error_{r.name}"] = per_step.numpy()
+    turbulence = None
+    if isinstance(problem, TurbulentFlow):  # spectra, PDFs and time series of the velocity
+        turbulence = compare_turbulence(problem.velocity(reference, grid),
+                                        {r.name: problem.velocity(r.prediction, grid) for r in results},
+                                        grid, problem.viscosity, times)
+        for row in rows:
+            row.update(turbulence.row(row["method"]))
 
     out_dir = Path(out) if out else run.path / "compare"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -163,6 +175,8 @@ def compare_run(run: RunDir | str | Path, *, baselines: list[str] | None = None,
                                                      {"units": "1", "long_name": "angular wavenumber"}))
         ds["spectrum_reference"] = xr.Variable(("wavenumber",), e_ref.numpy(),
                                                {"units": "1", "long_name": "final-step reference spectrum"})
+    if turbulence is not None:
+        ds = ds.merge(turbulence.dataset())
     files.append(write_netcdf(ds, out_dir / "statistics.nc"))
     if resolved.case.output.figures:
         if problem.task == "trajectory":
@@ -174,5 +188,7 @@ def compare_run(run: RunDir | str | Path, *, baselines: list[str] | None = None,
                   **{r.name: r.prediction[0, -1, 0].numpy() for r in results}}
         files.append(figures.field_panels(panels, out_dir / "fields.png",
                                           title=f"{outputs[0]}, test sample 0, last step"))
+        if turbulence is not None:
+            files += turbulence.figures(out_dir, resolved.name)
     run.log(f"compare: {json.dumps(rows)}")
     return Comparison(rows, out_dir, files)

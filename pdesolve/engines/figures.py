@@ -21,6 +21,12 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+def _limit(values: np.ndarray) -> float:
+    """The largest finite ``|value|`` (0 when there is none)."""
+    finite = np.abs(values[np.isfinite(values)])
+    return float(finite.max()) if finite.size else 0.0
+
+
 def _plane(field: np.ndarray) -> np.ndarray:
     """A 2-D view of a 2-D or 3-D field (the middle z-plane of 3-D)."""
     return field[..., field.shape[-1] // 2] if field.ndim == 3 else field
@@ -51,8 +57,8 @@ def rollout_figure(reference: np.ndarray, prediction: np.ndarray, times: Sequenc
         n = len(picks)
         fig = plt.figure(figsize=(2.6 * n + 4.4, 7.2))
         grid = fig.add_gridspec(3, n + 3, width_ratios=[1] * n + [0.07, 0.75, 1.6], wspace=0.08)
-        vmax = float(np.nanmax(np.abs(reference[picks]))) or 1.0
-        emax = float(np.nanmax(np.abs(prediction[picks] - reference[picks]))) or 1.0
+        vmax = _limit(reference[picks]) or _limit(prediction[picks]) or 1.0
+        emax = _limit(prediction[picks] - reference[picks]) or 1.0
         for r, (cmap, lim, label) in enumerate((("RdBu_r", vmax, "reference"), ("RdBu_r", vmax, "prediction"),
                                                 ("PuOr_r", emax, "error"))):
             for c, i in enumerate(picks):
@@ -125,5 +131,38 @@ def field_panels(panels: Mapping[str, np.ndarray], path: Path, *, title: str) ->
         ax.set_title(n)
         ax.set_xticks([])
         ax.set_yticks([])
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def pdf_panels(panels: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]], path: Path, *,
+               xlabel: str, title: str) -> Path:
+    """One panel per entry ``panel -> {method -> (x, density)}``, densities on a log axis."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
+    for ax, (label, curves) in zip(axes[0], panels.items(), strict=True):
+        for name, (x, p) in curves.items():
+            ref = name == "reference"
+            ax.semilogy(x, np.where(p > 0, p, np.nan), label=name, lw=2 if ref else 1.2, color="k" if ref else None)
+        ax.set_title(label)
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3, which="both")
+    axes[0, 0].set_ylabel("PDF")
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def series_panels(panels: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]], path: Path, *,
+                  title: str) -> Path:
+    """One panel per quantity ``name -> {method -> (times, values)}`` on linear axes."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
+    for ax, (label, curves) in zip(axes[0], panels.items(), strict=True):
+        for name, (t, v) in curves.items():
+            ref = name == "reference"
+            ax.plot(t, v, label=name, lw=2 if ref else 1.2, color="k" if ref else None)
+        ax.set_title(label)
+        ax.set_xlabel("time")
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=7)
     fig.suptitle(title)
     return _save(fig, path)

@@ -144,12 +144,54 @@ def _map_rollout(resolved: ResolvedCase, solver, test: xr.Dataset, steps: int | 
     return ds, metrics, fig_args, names[0]
 
 
-ROLLOUTS = {("operator", "trajectory"): _trajectory_rollout, ("operator", "map"): _map_rollout}
+def _field_rollout(resolved: ResolvedCase, solver, test: xr.Dataset, steps: int | None):
+    """Field solvers (one PDE instance): the solution on the test grid beside the reference.
+
+    A time-dependent solution (a ``time`` axis) gives every step -- at most ``steps`` after
+    ``t = 0`` -- with the error per step against the reference where the data holds one (NaN where
+    it does not, e.g. without a closed-form solution)."""
+    problem = resolved.problem
+    names = list(solver.setup["outputs"])
+    t0 = time.perf_counter()
+    ds = solver.solve(problem, test)
+    seconds = time.perf_counter() - t0
+    timed = "time" in ds.dims
+    if timed and steps is not None:
+        ds = ds.isel(time=slice(0, steps + 1))
+    reference = test[names].reindex(time=ds["time"], method="nearest", tolerance=1e-9) if timed else test[names]
+    pred, ref = to_tensor(ds, names, dtype=torch.float64), to_tensor(reference, names, dtype=torch.float64)
+    for n in names:
+        ds[f"{n}_reference"] = xr.Variable(reference[n].dims, reference[n].values,
+                                           reference_spec(problem.fields[n]).attrs())
+    if timed:
+        err = torch.stack([relative_l2(pred[:, s], ref[:, s]) for s in range(pred.shape[1])], dim=1)
+        known = torch.isfinite(err).all(dim=0)
+        times = ds["time"].values
+        metrics = {"steps": pred.shape[1] - 1,
+                   "rollout_rel_l2": float(err[:, known].mean()) if known.any() else float("nan"),
+                   "final_step_rel_l2": float(err[:, -1].mean())}
+        fig_args = (ref[0, :, 0].numpy(), pred[0, :, 0].numpy(), times, err.mean(0).numpy())
+    else:
+        err = relative_l2(pred, ref)
+        metrics = {"steps": 1, "rollout_rel_l2": float(err.mean()), "final_step_rel_l2": float(err.mean())}
+        fig_args = (ref[:1, 0].numpy(), pred[:1, 0].numpy(), np.zeros(1), err[:1].numpy())
+    ds[ERROR_SPEC.name] = xr.Variable(("sample", "time")[:err.ndim], err.numpy().astype(np.float32),
+                                      ERROR_SPEC.attrs())
+    metrics.update({"seconds_per_sample": seconds / pred.shape[0], "stopped": None})
+    return ds, metrics, fig_args, names[0]
+
+
+ROLLOUTS = {("operator", "trajectory"): _trajectory_rollout, ("operator", "map"): _map_rollout,
+            ("field", "field"): _field_rollout}
 
 
 def rollout_run(run: RunDir | str | Path, *, steps: int | None = None, out: str | Path | None = None,
-                device: torch.device | str = "cpu") -> RolloutResult:
-    """Roll the run's best model out on its test set and write ``rollout.nc`` (or ``out``)."""
+                device: torch.device | str = "cpu", resolution: int | None = None) -> RolloutResult:
+    """Roll the run's best model out on its test set and write ``rollout.nc`` (or ``out``).
+
+    ``resolution``: field backends only -- sample the solution on the problem's grid with this
+    many points per axis, against a reference generated on that grid, instead of the data grid.
+    """
     run = run if isinstance(run, RunDir) else RunDir.open(run)
     resolved = run.load_case()
     solver = run.load_solver(device)
@@ -158,6 +200,11 @@ def rollout_run(run: RunDir | str | Path, *, steps: int | None = None, out: str 
         raise UserError(f"no rollout for {solver.kind} backends on {resolved.problem.task} problems")
     data, data_path, _ = load_or_generate(resolved)
     test = select_split(data, "test")
+    if resolution is not None:
+        if solver.kind != "field":
+            raise UserError(f"--resolution applies to field backends, not {solver.kind} backends",
+                            source="--resolution")
+        test = resolved.problem.generate(test.sizes["sample"], resolved.case.data.seed, resolution=resolution)
     ds, metrics, fig_args, name = ROLLOUTS[key](resolved, solver, test, steps)
     ds.attrs.update({
         "Conventions": "CF-1.10",
