@@ -167,6 +167,31 @@ def compare(
 
 
 @command
+def solve(
+    run: Annotated[Path, typer.Argument(help="A run directory of a linear backend (dcdm).")],
+    system: Annotated[Path, typer.Option(help="A .npz system: scipy.sparse.save_npz arrays plus 'b' and "
+                                               "'grid_shape' (see docs/backends/dcdm.md).")],
+    rtol: Annotated[float | None, typer.Option(help="Relative residual to stop at (default: the run's).")
+                    ] = None,
+    max_iter: Annotated[int | None, typer.Option(min=1, help="Iteration cap (default: the run's).")] = None,
+    out_file: Annotated[Path | None, typer.Option(
+        "--out", help="Output netCDF (default: SYSTEM.solution.nc).")] = None,
+    device: DeviceOption = "auto",
+):
+    """Solve your own sparse system A x = b with a trained linear solver: x and the residual history."""
+    from pdesolve.engines.device import resolve_device
+    from pdesolve.engines.linear import solve_file
+
+    s = solve_file(run, system, rtol=rtol, max_iter=max_iter, out=out_file, device=resolve_device(device))
+    r = s.report.result
+    _summary("pdesolve solve", [
+        ("unknowns", s.system.size), ("grid", " x ".join(map(str, s.system.shape))),
+        ("stopped", r.stopped), ("iterations", r.iterations), ("relative residual", r.true_residual),
+        ("matvecs", r.matvecs), ("network calls", r.direction_calls),
+        ("setup [s]", s.report.setup_seconds), ("solve [s]", float(r.seconds[-1])), ("file", s.path)])
+
+
+@command
 def export(
     run: Annotated[Path, typer.Argument(help="A run directory made by `pdesolve train`.")],
     out_file: Annotated[Path, typer.Option("--out", help="The netCDF file to write.")],

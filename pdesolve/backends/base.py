@@ -74,6 +74,9 @@ class Trainer(Protocol):
     batch_size: int
     unroll: int
     backprop: str
+    run: Any            # the run directory (`pdesolve.engines.runs.RunDir`) or None: for backends
+                        # that run their own loop and checkpoint through it (INSR)
+    resume: dict | None  # the checkpoint to continue from (``checkpoint.pt`` contents) or None
 
     def loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """The case's training loss."""

@@ -25,6 +25,7 @@ from pdesolve.data.tensors import grid_from_dataset, to_tensor
 from pdesolve.engines import figures
 from pdesolve.engines.data import load_or_generate
 from pdesolve.engines.device import describe
+from pdesolve.engines.linear import TOLERANCES, histories_dataset, history_curves, run_methods, summary_row
 from pdesolve.engines.rollout import predict_trajectory
 from pdesolve.engines.runs import RunDir
 from pdesolve.engines.turbulence_stats import compare_turbulence
@@ -70,6 +71,46 @@ def _timed(fn):
     return out, time.perf_counter() - t0
 
 
+def _compare_linear(run: RunDir, resolved, solver, names: list[str], out, device) -> Comparison:
+    """Linear solvers: the model and each baseline on every test system, to relative residuals
+    1e-4 and 1e-6; iterations, counts, setup and solve times, residual histories."""
+    problem = resolved.problem
+    data, _, _ = load_or_generate(resolved)
+    test = select_split(data, "test")
+    systems = problem.systems(test)
+    rhs = problem.right_hand_sides(test, systems)
+    available = problem.baselines()
+    methods = [solver, *(available[b] for b in names)]
+    reports = run_methods(methods, systems, rhs, rtol=TOLERANCES[-1], max_iter=solver.options.max_iter)
+    rows = [summary_row(name, rs) for name, rs in reports.items()]
+    hardware = describe(torch.device(device))
+    out_dir = Path(out) if out else run.path / "compare"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    header = (f"# {resolved.name}: {solver.name} against {', '.join(names) or 'no baseline'}\n\n"
+              f"Test systems: {len(systems)} (unseen geometries), grid {list(systems[0].shape)}, "
+              f"{np.mean([s.size for s in systems]):.0f} unknowns on average; cap {solver.options.max_iter} "
+              f"iterations; hardware: {hardware} ({solver.name} on {solver.device}, baselines on the CPU).\n"
+              f"Means over the systems that reached each relative residual; times in seconds.\n\n")
+    files = [
+        atomic_replace(out_dir / "table.md", lambda tmp: tmp.write_text(header + markdown_table(rows))),
+        atomic_replace(out_dir / "table.json", lambda tmp: tmp.write_text(
+            json.dumps({"hardware": hardware, "rows": rows}, indent=2))),
+    ]
+    stats = histories_dataset(reports)
+    stats.attrs.update({"Conventions": "CF-1.10", "title": f"{resolved.name} residual histories",
+                        "source": f"pdesolve {__version__}", "hardware": hardware})
+    files.append(write_netcdf(stats, out_dir / "statistics.nc"))
+    if resolved.case.output.figures:
+        files.append(figures.residual_histories(history_curves(reports), out_dir / "residual_history.png",
+                                                title=f"{resolved.name}: test systems",
+                                                tolerances=TOLERANCES))
+    run.log(f"compare: {json.dumps(rows)}")
+    return Comparison(rows, out_dir, files)
+
+
+KIND_COMPARES = {"linear": _compare_linear}  # solver kinds with their own comparison
+
+
 def compare_run(run: RunDir | str | Path, *, baselines: list[str] | None = None,
                 out: str | Path | None = None, device: torch.device | str = "cpu") -> Comparison:
     """Run the model and each baseline from the test inputs and compare them against the reference."""
@@ -83,6 +124,8 @@ def compare_run(run: RunDir | str | Path, *, baselines: list[str] | None = None,
         raise UserError(f"unknown baseline(s) {unknown} for '{problem.name}' "
                         f"(expected: {', '.join(sorted(available)) or 'none'})", source="--baseline")
     solver = run.load_solver(device)
+    if solver.kind in KIND_COMPARES:
+        return KIND_COMPARES[solver.kind](run, resolved, solver, names, out, device)
     if solver.kind != "operator" or problem.task not in ("trajectory", "map"):
         raise UserError(f"compare does not handle {solver.kind} backends on {problem.task} problems")
     data, _, _ = load_or_generate(resolved)
@@ -103,9 +146,10 @@ def compare_run(run: RunDir | str | Path, *, baselines: list[str] | None = None,
         traj, sec = _timed(lambda: predict_trajectory(solver.predict, ref_all[:, :k], steps,
                                                       description=f"rollout {solver.name}"))
         results.append(MethodResult(solver.name, traj.frames, sec))
+        start = ref_all[:, k - 1].to(device, torch.float64)  # baselines run on the compare device
         for b in names:
-            pred, sec = _timed(lambda b=b: available[b].run(problem, ref_all[:, k - 1].to(torch.float64),
-                                                            grid, float(t[k - 1]), times).float())
+            pred, sec = _timed(lambda b=b: available[b].run(problem, start, grid, float(t[k - 1]), times)
+                               .float().cpu())
             results.append(MethodResult(b, pred, sec))
         unit, per = "s per time unit per sample", span * ref_all.shape[0]
     else:

@@ -142,7 +142,8 @@ def pdf_panels(panels: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]]
     for ax, (label, curves) in zip(axes[0], panels.items(), strict=True):
         for name, (x, p) in curves.items():
             ref = name == "reference"
-            ax.semilogy(x, np.where(p > 0, p, np.nan), label=name, lw=2 if ref else 1.2, color="k" if ref else None)
+            ax.semilogy(x, np.where(p > 0, p, np.nan), label=name, lw=2 if ref else 1.2,
+                        color="k" if ref else None)
         ax.set_title(label)
         ax.set_xlabel(xlabel)
         ax.grid(alpha=0.3, which="both")
@@ -165,4 +166,23 @@ def series_panels(panels: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray
         ax.grid(alpha=0.3)
     axes[0, 0].legend(fontsize=7)
     fig.suptitle(title)
+    return _save(fig, path)
+
+
+def residual_histories(curves: Mapping[str, Sequence[np.ndarray]], path: Path, *, title: str,
+                       tolerances: Sequence[float] = ()) -> Path:
+    """Relative residual against iteration, log scale: ``method -> one history per system``
+    (the first system's line is labelled; dotted lines mark ``tolerances``)."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for c, (name, histories) in enumerate(curves.items()):
+        for i, h in enumerate(histories):
+            ax.semilogy(np.arange(len(h)), h, color=f"C{c}", lw=1.4 if i == 0 else 0.6,
+                        alpha=1.0 if i == 0 else 0.5, label=name if i == 0 else None)
+    for t in tolerances:
+        ax.axhline(t, color="k", ls=":", lw=0.8)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("relative residual ||b - A x|| / ||b||")
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
     return _save(fig, path)

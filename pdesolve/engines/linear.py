@@ -23,7 +23,14 @@ from pdesolve.data.netcdf import write_netcdf
 from pdesolve.engines import figures
 from pdesolve.engines.runs import RunDir
 from pdesolve.errors import UserError
-from pdesolve.numerics.grid_systems import GridSystem, LinearMethod, SolveReport, direct_solve, load_system, solve_with
+from pdesolve.numerics.grid_systems import (
+    GridSystem,
+    LinearMethod,
+    SolveReport,
+    direct_solve,
+    load_system,
+    solve_with,
+)
 from pdesolve.progress import make_progress
 from pdesolve.version import __version__
 
@@ -88,7 +95,7 @@ def histories_dataset(reports: dict[str, list[SolveReport]]) -> xr.Dataset:
 # ----------------------------------------------------------------------------- rollout
 def linear_rollout(resolved: ResolvedCase, solver, test: xr.Dataset, steps: int | None):
     """The ``("linear", "linear")`` entry of `pdesolve.engines.rollout.ROLLOUTS`: solve every test
-    system with the solver, compare ``x`` with SuperLU's solution (``x_reference``)."""
+    system with the solver, compare the solution with SuperLU's (``solution_reference``)."""
     problem = resolved.problem
     t0 = time.perf_counter()
     ds = solver.solve(problem, test)
@@ -96,22 +103,25 @@ def linear_rollout(resolved: ResolvedCase, solver, test: xr.Dataset, steps: int 
     systems = problem.systems(test)
     rhs = problem.right_hand_sides(test, systems)
     reference = np.stack([s.scatter(direct_solve(s, b)) for s, b in zip(systems, rhs, strict=True)])
-    error = np.linalg.norm((ds["x"].values - reference).reshape(len(systems), -1), axis=1) \
+    error = np.linalg.norm((ds["solution"].values - reference).reshape(len(systems), -1), axis=1) \
         / np.linalg.norm(reference.reshape(len(systems), -1), axis=1)
-    dims = ds["x"].dims
-    ds["x_reference"] = xr.Variable(dims, reference, {"units": "1", "long_name": "direct (SuperLU) solution"})
-    ds["rel_l2_error"] = xr.Variable(("sample",), error, {"units": "1", "long_name": "relative L2 error of x"})
+    dims = ds["solution"].dims
+    ds["solution_reference"] = xr.Variable(dims, reference,
+                                           {"units": "1", "long_name": "direct (SuperLU) solution"})
+    ds["rel_l2_error"] = xr.Variable(("sample",), error,
+                                     {"units": "1", "long_name": "relative L2 error of the solution"})
     metrics = {"steps": 1, "rollout_rel_l2": float(error.mean()), "final_step_rel_l2": float(error.mean()),
                "iterations_mean": float(ds["iterations"].mean()),
                "converged_fraction": float(ds["converged"].mean()),
                "rtol": solver.options.rtol, "seconds_per_sample": seconds, "stopped": None}
     curves = {solver.name: [row[np.isfinite(row)] for row in ds["residual"].values]}
-    return ds, metrics, (curves,), "x"
+    return ds, metrics, (curves,), "solution"
 
 
 def rollout_figure(curves, path: Path, *, name: str, title: str) -> Path:
     """Residual histories of the rollout (the ``ROLLOUT_FIGURES`` entry for linear problems)."""
-    return figures.residual_histories(curves, path, title=f"{title}: residual of {name}", tolerances=TOLERANCES)
+    return figures.residual_histories(curves, path, title=f"{title}: residual of {name}",
+                                      tolerances=TOLERANCES)
 
 
 # -------------------------------------------------------------------------------- solve
@@ -128,7 +138,7 @@ def solve_file(run: RunDir | str | Path, system_file: str | Path, *, rtol: float
                max_iter: int | None = None, out: str | Path | None = None,
                device: torch.device | str = "cpu") -> FileSolve:
     """Solve the system in ``system_file`` (see `pdesolve.numerics.grid_systems.save_system`) with
-    the run's trained solver; write ``x`` and the residual history to ``out`` (netCDF; default
+    the run's trained solver; write the solution x and the residual history to ``out`` (netCDF; default
     ``<system_file stem>.solution.nc`` beside it)."""
     run = run if isinstance(run, RunDir) else RunDir.open(run)
     solver = run.load_solver(device)
@@ -139,10 +149,11 @@ def solve_file(run: RunDir | str | Path, system_file: str | Path, *, rtol: float
     report = solver.solve_grid(system, b, rtol=rtol, max_iter=max_iter)
     grid = Grid.uniform(len(system.shape), system.shape, layout="cells")
     ds = xr.Dataset(
-        {"x": xr.Variable(grid.names, report.x, {"units": "1", "long_name": "solution of A x = b"}),
+        {"solution": xr.Variable(grid.names, report.x, {"units": "1", "long_name": "solution of A x = b"}),
          "residual": xr.Variable(("iteration",), report.residuals,
                                  {"units": "1", "long_name": "relative residual after each iteration"})},
-        coords={**{a.name: xr.Variable((a.name,), np.arange(a.size), {"long_name": f"{a.name} cell index", "units": "1"})
+        coords={**{a.name: xr.Variable((a.name,), np.arange(a.size),
+                                       {"long_name": f"{a.name} cell index", "units": "1"})
                    for a in grid.axes},
                 "iteration": xr.Variable(("iteration",), np.arange(len(report.residuals)), {"units": "1"})},
         attrs={"Conventions": "CF-1.10", "title": f"{solver.name} solution of {Path(system_file).name}",

@@ -23,6 +23,8 @@ from pdesolve.data.samples import select_split
 from pdesolve.data.tensors import grid_from_dataset, to_dataset, to_tensor
 from pdesolve.engines import figures
 from pdesolve.engines.data import load_or_generate
+from pdesolve.engines.linear import linear_rollout
+from pdesolve.engines.linear import rollout_figure as linear_rollout_figure
 from pdesolve.engines.runs import RunDir
 from pdesolve.errors import UserError
 from pdesolve.metrics import relative_l2
@@ -182,7 +184,9 @@ def _field_rollout(resolved: ResolvedCase, solver, test: xr.Dataset, steps: int 
 
 
 ROLLOUTS = {("operator", "trajectory"): _trajectory_rollout, ("operator", "map"): _map_rollout,
-            ("field", "field"): _field_rollout}
+            ("field", "field"): _field_rollout, ("linear", "linear"): linear_rollout}
+# figure makers taking a handler's fig_args; keys not listed use `figures.rollout_figure`
+ROLLOUT_FIGURES = {("linear", "linear"): linear_rollout_figure}
 
 
 def rollout_run(run: RunDir | str | Path, *, steps: int | None = None, out: str | Path | None = None,
@@ -219,7 +223,8 @@ def rollout_run(run: RunDir | str | Path, *, steps: int | None = None, out: str 
     path = write_netcdf(ds, out or run.rollout_file)
     figure = None
     if resolved.case.output.figures:
-        figure = figures.rollout_figure(*fig_args, run.figures_dir / "rollout.png", name=name,
-                                        title=f"{resolved.name} ({solver.name}), test sample 0")
+        make_figure = ROLLOUT_FIGURES.get(key, figures.rollout_figure)
+        figure = make_figure(*fig_args, run.figures_dir / "rollout.png", name=name,
+                             title=f"{resolved.name} ({solver.name}), test sample 0")
     run.log(f"rollout: {metrics}")
     return RolloutResult(ds, path, figure, metrics)

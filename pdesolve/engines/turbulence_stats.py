@@ -114,6 +114,10 @@ def flow_statistics(u: torch.Tensor, grid: Grid, viscosity: float, u_rms_ref: fl
                           time_series(u, grid, viscosity))
 
 
+def _centres(edges: np.ndarray) -> np.ndarray:
+    return 0.5 * (edges[1:] + edges[:-1])
+
+
 @dataclass
 class TurbulenceComparison:
     """Statistics of the reference (filtered DNS) and of every method, with their summaries."""
@@ -131,57 +135,56 @@ class TurbulenceComparison:
         for r, p, q in zip(SEPARATIONS, stats.increment_pdfs, ref.increment_pdfs, strict=True):
             row[f"increment_pdf_l1_r{r}h"] = pdf_distance(p, q, INCREMENT_EDGES)
         row["vorticity_pdf_l1"] = pdf_distance(stats.vorticity_pdf, ref.vorticity_pdf, VORTICITY_EDGES)
-        for name_, series in stats.series.items():
-            m = len(series)
-            row[f"{name_}_rel_err"] = float(np.mean(np.abs(series - ref.series[name_][:m]) / ref.series[name_][:m]))
+        for key, series in stats.series.items():
+            expected = ref.series[key][: len(series)]
+            row[f"{key}_rel_err"] = float(np.mean(np.abs(series - expected) / expected))
         return row
 
     def dataset(self) -> xr.Dataset:
         """Every statistic as netCDF variables ``<statistic>_<method>`` with CF attributes."""
-        centres = lambda e: 0.5 * (e[1:] + e[:-1])  # noqa: E731
+        def var(dims, values, long_name):
+            return xr.Variable(dims, values, {"units": "1", "long_name": long_name})
+
         ds = xr.Dataset(coords={
-            "shell": xr.Variable(("shell",), self.wavenumbers, {"units": "1", "long_name": "shell wavenumber k"}),
-            "separation": xr.Variable(("separation",), np.array(SEPARATIONS) * self.grid.spacing[0],
-                                      {"units": "1", "long_name": "increment separation r"}),
-            "increment": xr.Variable(("increment",), centres(INCREMENT_EDGES),
-                                     {"units": "1", "long_name": "longitudinal increment / reference u_rms"}),
-            "vorticity_magnitude": xr.Variable(("vorticity_magnitude",), centres(VORTICITY_EDGES),
-                                               {"units": "1", "long_name": "|omega| / reference omega_rms"}),
+            "wavenumber": var(("wavenumber",), self.wavenumbers, "angular wavenumber"),
+            "separation": var(("separation",), np.array(SEPARATIONS) * self.grid.spacing[0],
+                              "increment separation r"),
+            "increment": var(("increment",), _centres(INCREMENT_EDGES),
+                             "longitudinal increment / reference u_rms"),
+            "vorticity_magnitude": var(("vorticity_magnitude",), _centres(VORTICITY_EDGES),
+                                       "|omega| / reference omega_rms"),
         })
         for name, s in self.methods.items():
-            ds[f"velocity_spectrum_{name}"] = xr.Variable(
-                ("shell",), s.spectrum, {"units": "1", "long_name": f"velocity energy spectrum E(k) of {name}"})
-            ds[f"increment_pdf_{name}"] = xr.Variable(
-                ("separation", "increment"), s.increment_pdfs,
-                {"units": "1", "long_name": f"PDF of longitudinal velocity increments of {name}"})
-            ds[f"vorticity_pdf_{name}"] = xr.Variable(
-                ("vorticity_magnitude",), s.vorticity_pdf,
-                {"units": "1", "long_name": f"PDF of the vorticity magnitude of {name}"})
+            ds[f"velocity_spectrum_{name}"] = var(("wavenumber",), s.spectrum,
+                                                  f"velocity energy spectrum E(k) of {name}")
+            ds[f"increment_pdf_{name}"] = var(("separation", "increment"), s.increment_pdfs,
+                                              f"PDF of longitudinal velocity increments of {name}")
+            ds[f"vorticity_pdf_{name}"] = var(("vorticity_magnitude",), s.vorticity_pdf,
+                                              f"PDF of the vorticity magnitude of {name}")
             for key, long_name in SERIES.items():
                 values = np.full(len(self.times), np.nan)
                 values[: len(s.series[key])] = s.series[key]
-                ds[f"{key}_{name}"] = xr.Variable(("time",), values, {"units": "1", "long_name": f"{long_name} of {name}"})
+                ds[f"{key}_{name}"] = var(("time",), values, f"{long_name} of {name}")
         return ds
 
     def figures(self, out_dir: Path, title: str) -> list[Path]:
-        """PNG figures: spectra, increment PDFs, vorticity PDF, time series."""
-        names = list(self.methods)
-        k = self.wavenumbers
-        edges_inc, edges_vort = INCREMENT_EDGES, VORTICITY_EDGES
-        centres_inc, centres_vort = 0.5 * (edges_inc[1:] + edges_inc[:-1]), 0.5 * (edges_vort[1:] + edges_vort[:-1])
+        """PNG figures: velocity spectra, increment PDFs, vorticity PDF, time series."""
+        m = self.methods
+        increments = {f"r = {r}h": {n: (_centres(INCREMENT_EDGES), s.increment_pdfs[i]) for n, s in m.items()}
+                      for i, r in enumerate(SEPARATIONS)}
+        vorticity_pdf = {"|omega|": {n: (_centres(VORTICITY_EDGES), s.vorticity_pdf) for n, s in m.items()}}
+        series = {key: {n: (self.times[: len(s.series[key])], s.series[key]) for n, s in m.items()}
+                  for key in SERIES}
         return [
-            figures.spectra({n: (k, self.methods[n].spectrum) for n in names}, out_dir / "velocity_spectra.png",
+            figures.spectra({n: (self.wavenumbers, s.spectrum) for n, s in m.items()},
+                            out_dir / "velocity_spectra.png",
                             title=f"{title}: velocity spectrum (rollout mean)"),
-            figures.pdf_panels({f"r = {r}h": {n: (centres_inc, self.methods[n].increment_pdfs[i]) for n in names}
-                                for i, r in enumerate(SEPARATIONS)},
-                               out_dir / "increment_pdfs.png", xlabel="du_r / u_rms (reference)",
+            figures.pdf_panels(increments, out_dir / "increment_pdfs.png", xlabel="du_r / u_rms (reference)",
                                title=f"{title}: longitudinal velocity increments"),
-            figures.pdf_panels({"|omega|": {n: (centres_vort, self.methods[n].vorticity_pdf) for n in names}},
-                               out_dir / "vorticity_pdf.png", xlabel="|omega| / omega_rms (reference)",
+            figures.pdf_panels(vorticity_pdf, out_dir / "vorticity_pdf.png",
+                               xlabel="|omega| / omega_rms (reference)",
                                title=f"{title}: vorticity magnitude"),
-            figures.series_panels({key: {n: (self.times[: len(s.series[key])], s.series[key])
-                                         for n, s in self.methods.items()} for key in SERIES},
-                                  out_dir / "time_series.png", title=f"{title}: time series"),
+            figures.series_panels(series, out_dir / "time_series.png", title=f"{title}: time series"),
         ]
 
 

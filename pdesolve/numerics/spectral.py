@@ -51,6 +51,11 @@ def dealias_mask(grid: Grid, device=None, fraction: float = 2.0 / 3.0) -> torch.
     return mask
 
 
+def dealias(u: torch.Tensor, grid: Grid) -> torch.Tensor:
+    """``u`` (``(..., *grid.shape)``) with the modes outside the 2/3-rule band of `dealias_mask` removed."""
+    return irfft(rfft(u, grid.ndim) * dealias_mask(grid, u.device), grid)
+
+
 def rfft(u: torch.Tensor, ndim: int) -> torch.Tensor:
     """Forward real FFT over the last ``ndim`` axes."""
     return torch.fft.rfftn(u, dim=tuple(range(-ndim, 0)))

@@ -143,11 +143,13 @@ class GridProblem(Problem):
         inputs: fields a model receives (for trajectories: the state fields).
         outputs: fields a model predicts (for trajectories: the same state fields).
         baseline_types: classical baselines offered by `pdesolve compare`.
+        statistics: per-sample scalars that `solver_statistics` stores with generated data.
     """
 
     inputs: ClassVar[tuple[str, ...]]
     outputs: ClassVar[tuple[str, ...]]
     baseline_types: ClassVar[tuple[type[Baseline], ...]] = (UnderResolved,)
+    statistics: ClassVar[dict[str, FieldSpec]] = {}
     solver_name: ClassVar[str] = ""
 
     # --------------------------------------------------------------- what subclasses define
@@ -197,12 +199,17 @@ class GridProblem(Problem):
     def baselines(self) -> dict[str, Baseline]:
         return {b.name: b() for b in self.baseline_types}
 
+    def solver_statistics(self, outputs: torch.Tensor, grid: Grid) -> dict[str, torch.Tensor]:
+        """Per-sample scalars (``name -> (n,)``, names in `statistics`) of ``simulate`` outputs on the
+        solver grid, stored with the data (e.g. a DNS's Reynolds number); none by default."""
+        return {}
+
     def recipe(self, n, seed, resolution):
         return super().recipe(n, seed, list(self.data_grid(resolution).shape))
 
     def generate(self, n, seed, *, resolution=None, device="cpu", batch_size=32):
         grid = self.data_grid(resolution)
-        chunks_in, chunks_out = [], []
+        chunks_in, chunks_out, stats = [], [], []
         n_batches = math.ceil(n / batch_size)
         with make_progress() as bar:
             task = bar.add_task(f"generate {self.name}", total=n, status="")
@@ -213,9 +220,15 @@ class GridProblem(Problem):
                 y = self.simulate(x, self.solver_grid)
                 chunks_in.append(self.restrict(x, self.solver_grid, grid).cpu())
                 chunks_out.append(self.restrict(y, self.solver_grid, grid).cpu())
+                stats.append(self.solver_statistics(y, self.solver_grid))
                 bar.advance(task, count)
         x, y = torch.cat(chunks_in), torch.cat(chunks_out)
-        return self.to_dataset(x, y, grid, seed=seed, recipe=self.recipe(n, seed, resolution))
+        ds = self.to_dataset(x, y, grid, seed=seed, recipe=self.recipe(n, seed, resolution))
+        for name, spec in self.statistics.items():
+            values = torch.cat([s[name] for s in stats]).double().cpu().numpy()
+            ds[name] = xr.Variable(("sample",), values, spec.attrs())
+            ds.attrs[f"mean_{name}"] = float(values.mean())
+        return ds
 
     def to_dataset(self, x: torch.Tensor, y: torch.Tensor, grid: Grid, *, seed: int,
                    recipe: dict | None = None) -> xr.Dataset:

@@ -2,11 +2,13 @@
 
 Equation (Li et al. 2021, "Fourier neural operator for parametric PDEs", section 5.3)::
 
-    d omega/dt + u . grad omega = nu Laplacian omega + f,    u = (d psi/dy, -d psi/dx),  -Laplacian psi = omega
+    d omega/dt + u . grad omega = nu Laplacian omega + f,
+    u = (d psi/dy, -d psi/dx),    -Laplacian psi = omega,
 
 on ``[0, 1)^2`` with periodic boundaries, forcing ``f = A (sin 2 pi (x + y) + cos 2 pi (x + y))``
-(``A = 0.1``; ``A = 0`` for none) and initial vorticity ``omega_0 ~ N(0, 7^(3/2) (-Laplacian + 49 I)^(-2.5))``.
-A sample is the trajectory ``omega(t)`` at ``t = 0, dt_s, 2 dt_s, ..., t_end``.
+(``A = 0.1``; ``A = 0`` for none) and initial vorticity ``omega_0 ~ N(0, 7^(3/2) (-Laplacian + 49 I)^(-2.5))``
+in the paper's notation (a Gaussian random field with ``alpha = 2.5, tau = 7, sigma = 7^1.5``). A sample
+is the trajectory ``omega(t)`` at ``t = 0, s, 2 s, ..., t_end`` (``s`` the snapshot interval).
 
 Method: Fourier pseudo-spectral in space with the 2/3 dealiasing rule (the state keeps only the
 modes ``|n_x|, |n_y| < N/3``), integrating-factor RK4 in time (viscous term exact, advection and
@@ -15,9 +17,10 @@ longer than ``dt``, so snapshots land exactly. Data are generated on the solver 
 subsampled to the stored grid by the `GridProblem` base.
 
 Verified (tests/problems/test_navier_stokes_2d.py, numbers in docs/problems/navier_stokes_2d.md):
-the Taylor--Green mode decays as ``exp(-2 nu k^2 t)``; with ``nu = 0`` and no forcing, kinetic
-energy and enstrophy are conserved; the stepper converges with order 4 in ``dt``; samples depend
-only on the seed and their index; generated datasets carry their metadata.
+a Taylor--Green type flow (modes of one ``|k|``, no advection) decays as ``exp(-nu |k|^2 t)`` to
+round-off; with ``nu = 0`` and no forcing, kinetic energy and enstrophy are conserved; the stepper
+converges with order 4 in ``dt``; samples depend only on the seed and their index; generated
+datasets carry their metadata.
 """
 
 from __future__ import annotations
@@ -32,10 +35,15 @@ from pydantic import ConfigDict, Field, model_validator
 
 from pdesolve.data.fields import FieldSpec
 from pdesolve.data.grid import Grid
-from pdesolve.errors import NonFiniteError, UserError
+from pdesolve.errors import UserError
+from pdesolve.numerics.incompressible import (
+    check_periodic_grid,
+    integrate_vorticity_2d,
+    inverse_laplacian,
+    velocity_from_vorticity,
+)
 from pdesolve.numerics.random_fields import gaussian_random_field
-from pdesolve.numerics.spectral import dealias_mask, irfft, laplacian_symbol, rfft, wavenumbers
-from pdesolve.numerics.time_steppers import if_rk4_step
+from pdesolve.numerics.spectral import dealias, irfft, rfft
 from pdesolve.problems.base import GridProblem, ProblemParams
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
@@ -47,7 +55,8 @@ class NavierStokes2DParams(ProblemParams):
     model_config = ConfigDict(allow_inf_nan=False)
 
     viscosity: float = Field(1e-3, gt=0, description="kinematic viscosity nu (FNO: 1e-3, 1e-4, 1e-5)")
-    forcing_amplitude: float = Field(0.1, description="A in f = A (sin 2 pi (x+y) + cos 2 pi (x+y)); 0 for none")
+    forcing_amplitude: float = Field(
+        0.1, description="A in f = A (sin 2 pi (x+y) + cos 2 pi (x+y)); 0 for no forcing")
     resolution: int = Field(128, ge=8, description="solver grid points per axis")
     t_end: float = Field(50.0, gt=0, description="last snapshot time (a multiple of snapshot_interval)")
     snapshot_interval: float = Field(1.0, gt=0, description="time between stored snapshots")
@@ -61,25 +70,12 @@ class NavierStokes2DParams(ProblemParams):
     def _whole_number_of_snapshots(self):
         ratio = self.t_end / self.snapshot_interval
         if abs(ratio - round(ratio)) > 1e-9 * max(ratio, 1.0):
-            raise ValueError(
-                f"t_end ({self.t_end}) must be a whole multiple of snapshot_interval ({self.snapshot_interval})"
-            )
+            raise ValueError(f"t_end ({self.t_end}) must be a whole multiple of "
+                             f"snapshot_interval ({self.snapshot_interval})")
         return self
 
 
 # ------------------------------------------------------------------------------- helpers
-def _check_grid(grid: Grid) -> None:
-    if grid.ndim != 2 or not grid.periodic:
-        raise UserError(f"navier_stokes_2d needs a periodic 2-D grid, got {grid.ndim}-D layouts "
-                        f"{[a.layout for a in grid.axes]}")
-
-
-def _inverse_laplacian(grid: Grid, device, dtype) -> torch.Tensor:
-    """``1/|k|^2`` on the half-spectrum, 0 for the mean mode."""
-    k2 = laplacian_symbol(grid, device, dtype)
-    return torch.where(k2 > 0, 1.0 / torch.where(k2 > 0, k2, 1.0), 0.0)
-
-
 def stream_function(omega: torch.Tensor, grid: Grid) -> torch.Tensor:
     """Stream function ``psi`` with ``-Laplacian psi = omega`` and zero mean.
 
@@ -88,8 +84,8 @@ def stream_function(omega: torch.Tensor, grid: Grid) -> torch.Tensor:
     Returns:
         ``psi``, ``(..., Nx, Ny)``.
     """
-    _check_grid(grid)
-    return irfft(rfft(omega, 2) * _inverse_laplacian(grid, omega.device, omega.dtype), grid)
+    check_periodic_grid(grid, 2, "navier_stokes_2d")
+    return irfft(rfft(omega, 2) * inverse_laplacian(grid, omega.device, omega.dtype), grid)
 
 
 def velocity(omega: torch.Tensor, grid: Grid) -> torch.Tensor:
@@ -100,9 +96,7 @@ def velocity(omega: torch.Tensor, grid: Grid) -> torch.Tensor:
     Returns:
         velocity components stacked on a new axis, ``(..., 2, Nx, Ny)`` (``u`` along x first).
     """
-    psi_hat = rfft(stream_function(omega, grid), 2)
-    kx, ky = wavenumbers(grid, omega.device, omega.dtype)
-    return irfft(torch.stack((1j * ky * psi_hat, -1j * kx * psi_hat), dim=-3), grid)
+    return velocity_from_vorticity(omega, grid)
 
 
 def kinetic_energy(omega: torch.Tensor, grid: Grid) -> torch.Tensor:
@@ -159,7 +153,8 @@ def integrate_vorticity(
     dt: float,
     t0: float = 0.0,
 ) -> torch.Tensor:
-    """Solve the vorticity equation from ``omega0`` at ``t0``; pseudo-spectral, 2/3 rule, IF-RK4.
+    """Solve the vorticity equation from ``omega0`` at ``t0``; pseudo-spectral, 2/3 rule, IF-RK4
+    (`pdesolve.numerics.incompressible.integrate_vorticity_2d` with the FNO forcing).
 
     Runs in the dtype and on the device of ``omega0``. The state is dealiased at the start (modes
     outside the 2/3 band dropped); a time equal to ``t0`` returns ``omega0`` itself. Each interval
@@ -177,51 +172,10 @@ def integrate_vorticity(
         UserError: a bad grid, shape or times.
         NonFiniteError: the solution blew up (the step is too large for the flow).
     """
-    _check_grid(grid)
-    if omega0.ndim != 3 or tuple(omega0.shape[1:]) != grid.shape:
-        raise UserError(f"expected vorticity of shape (n, {grid.shape[0]}, {grid.shape[1]}), "
-                        f"got {tuple(omega0.shape)}")
-    times = [float(t) for t in times]
-    if any(b < a for a, b in zip([t0, *times], times)):
-        raise UserError(f"output times must be non-decreasing and >= t0 = {t0}, got {times}")
-    device, real = omega0.device, omega0.dtype
-    kx, ky = wavenumbers(grid, device, real)
-    mask = dealias_mask(grid, device).to(real)
-    linear = -viscosity * (kx**2 + ky**2)
-    f_hat = rfft(forcing(grid, forcing_amplitude, device, real), 2) * mask
-    inv_k2 = _inverse_laplacian(grid, device, real)
-    u_of_w, v_of_w = 1j * ky * inv_k2, -1j * kx * inv_k2
-    # u . grad omega = (d_xx - d_yy)(u v) + d_xy (v^2 - u^2) for divergence-free u (Basdevant):
-    # two inverse and two forward transforms per evaluation instead of five
-    d_uv, d_vv_uu = -(kx**2 - ky**2) * mask, -(kx * ky) * mask
-
-    def advection(w_hat: torch.Tensor) -> torch.Tensor:
-        """``f - u . grad omega`` in Fourier space, dealiased."""
-        u, v = irfft(torch.stack((u_of_w * w_hat, v_of_w * w_hat)), grid).unbind(0)
-        uv, vv_uu = rfft(torch.stack((u * v, v * v - u * u)), 2).unbind(0)
-        return f_hat - d_uv * uv - d_vv_uu * vv_uu
-
-    w_hat = rfft(omega0, 2) * mask
-    out, t = [], t0
-    for target in times:
-        if target == t0:
-            out.append(omega0)
-            continue
-        if target > t:
-            steps = math.ceil((target - t) / dt - 1e-9)
-            h = (target - t) / steps
-            for _ in range(steps):
-                w_hat = if_rk4_step(linear, advection, w_hat, h)
-            if not torch.isfinite(w_hat).all():
-                omega = irfft(rfft(omega0, 2) * mask, grid)
-                cfl = cfl_number(omega, grid, h).max().item()
-                raise NonFiniteError(
-                    f"navier_stokes_2d: vorticity stopped being finite between t = {t:g} and {target:g} "
-                    f"(step {h:.3g}, initial CFL {cfl:.2f}); lower problem.dt"
-                )
-            t = target
-        out.append(irfft(w_hat, grid))
-    return torch.stack(out, dim=1) if out else omega0.new_zeros((omega0.shape[0], 0, *grid.shape))
+    check_periodic_grid(grid, 2, "navier_stokes_2d")
+    f = forcing(grid, forcing_amplitude, omega0.device, omega0.dtype) if forcing_amplitude else None
+    return integrate_vorticity_2d(omega0, grid, times, viscosity=viscosity, dt=dt, t0=t0, forcing=f,
+                                  who="navier_stokes_2d")
 
 
 # ------------------------------------------------------------------------------- problem
@@ -248,12 +202,16 @@ class NavierStokes2D(GridProblem, name="navier_stokes_2d"):
         return p.snapshot_interval * np.arange(count + 1, dtype=np.float64)
 
     def sample_inputs(self, n, seed, first_index, device):
+        """GRF initial vorticity, ``(n, 1, N, N)``, restricted to the solver's 2/3-rule band (so the
+        stored ``t = 0`` snapshot is the state the solver evolves)."""
         p = self.params
         omega = gaussian_random_field(
             self.solver_grid, n, alpha=p.ic_alpha, tau=p.ic_tau, sigma=p.ic_sigma, seed=seed,
             first_index=first_index, device=device, dtype=DTYPES[p.dtype],
         )
-        return omega.unsqueeze(1)
+        # one sample at a time: batched FFTs round differently with the batch size, and sample i
+        # must be bitwise the same whatever n
+        return torch.stack([dealias(w, self.solver_grid) for w in omega]).unsqueeze(1)
 
     def simulate(self, inputs, grid, *, t0=0.0, times=None):
         """Vorticity at ``times`` (default `times`), ``(n, T, 1, *grid.shape)``, from ``(n, 1, *grid.shape)``.

@@ -1,0 +1,453 @@
+"""Pressure-projection-like Poisson systems on 2-D/3-D cell grids with solid obstacles.
+
+The PDE is ``-lap p = f`` on the unit box ``[0, 1]^d`` with ``N`` cells per side (``h = 1/N``),
+discretised by the cell-centred 5-point (2-D) or 7-point (3-D) stencil and scaled by ``h^2``::
+
+    (A p)_i = sum over the 2d faces of cell i of  w_f p_i  -  sum over fluid neighbours j of  p_j
+
+with face weight ``w_f`` = 1 towards a fluid neighbour, 0 at a solid cell or a Neumann wall (no
+flux), and 2 at a Dirichlet face (``p = 0`` on the face, ghost value ``-p_i``). Geometries:
+
+* ``obstacles`` -- random solid balls and boxes; Neumann at the solids and on every wall except
+  the top face (last axis, high end), which is Dirichlet (an open boundary). With
+  ``open_top = false`` the container is closed and every fluid component is singular.
+* ``box`` -- no obstacles, Dirichlet on every face (the textbook SPD system).
+
+**The matrix is rebuilt from the fluid mask alone** (plus the parameters above): `system` turns a
+mask into a `GridSystem`, `stencil` into a batched matrix-free torch operator with the same
+entries. Fluid cells with no fluid neighbour and no Dirichlet face would have empty rows; the
+generator turns them into solids, so the mask is exactly the set of unknowns. Components of
+fluid that touch no Dirichlet face are singular (null vector: constant on the component);
+right-hand sides are projected onto the range (per-component mean removed).
+
+Generated data per sample (see docs/backends/dcdm.md): the mask ``fluid``, a test right-hand side
+``rhs`` (minus the discrete divergence of a smooth random velocity field with no flux through
+solids and walls, projected, unit norm) and ``training_rhs``, DCDM's training vectors: random
+combinations of Lanczos Ritz vectors of the sample's matrix, the lowest modes weighted up
+(Kaneda et al. 2023, ``datasetcreate.py``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import ClassVar, Literal
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+import xarray as xr
+from pydantic import Field, model_validator
+from scipy.linalg import eigh_tridiagonal
+
+from pdesolve.data.fields import FieldSpec
+from pdesolve.data.grid import Grid
+from pdesolve.data.tensors import grid_coords
+from pdesolve.errors import UserError
+from pdesolve.numerics.grid_systems import GridSystem, SolveReport
+from pdesolve.numerics.krylov import Operator
+from pdesolve.numerics.preconditioners import IncompleteCholesky, SmoothedAggregationAMG
+from pdesolve.numerics.random_fields import sample_seed
+from pdesolve.problems.base import Problem, ProblemParams
+from pdesolve.progress import make_progress
+from pdesolve.version import __version__
+
+RITZ_NULL = 1e-8  # Ritz values below this (relative to the largest) are null-space modes
+
+
+class PoissonObstaclesParams(ProblemParams):
+    ndim: Literal[2, 3] = Field(2, description="2-D (5-point) or 3-D (7-point) grid")
+    resolution: int = Field(64, ge=4, description="cells per side of the unit box")
+    geometry: Literal["obstacles", "box"] = Field(
+        "obstacles", description="random solids with an open top, or a plain all-Dirichlet box")
+    open_top: bool = Field(True, description="obstacles: Dirichlet top face (false: closed, singular)")
+    obstacles: tuple[int, int] = Field((1, 4), description="min and max number of solid obstacles")
+    obstacle_size: tuple[float, float] = Field(
+        (0.06, 0.18), description="min and max obstacle radius / half-width, in box lengths")
+    lanczos_steps: int = Field(200, ge=4, description="Lanczos steps (Ritz vectors) per system")
+    rhs_per_system: int = Field(16, ge=1, description="training right-hand sides per system")
+    low_mode_fraction: float = Field(
+        0.55, gt=0, le=1, description="fraction of Ritz vectors (lowest first) weighted up; "
+                                      "reference: (m/2 + 500)/m with m = 10,000")
+    low_mode_weight: float = Field(9.0, ge=1, description="weight of the low modes' coefficients")
+
+    @model_validator(mode="after")
+    def _ranges(self):
+        if not 0 <= self.obstacles[0] <= self.obstacles[1]:
+            raise ValueError("obstacles must be (min, max) with 0 <= min <= max")
+        if not 0 < self.obstacle_size[0] <= self.obstacle_size[1] < 0.5:
+            raise ValueError("obstacle_size must be (min, max) with 0 < min <= max < 0.5")
+        return self
+
+
+FLUID = FieldSpec("fluid", "1", "fluid cell flag (1 fluid unknown, 0 solid)")
+RHS = FieldSpec("rhs", "1", "test right-hand side: -h^2 times the divergence of a random velocity, unit norm")
+TRAINING_RHS = FieldSpec("training_rhs", "1",
+                         "DCDM training right-hand side (Ritz-vector combination, unit norm)")
+SOLUTION = FieldSpec("solution", "1", "solution x of A x = rhs")
+RESIDUAL = FieldSpec("residual", "1", "relative residual ||b - A x_i|| / ||b|| after iteration i")
+
+
+# ------------------------------------------------------------------------------ the stencil
+def face_coefficients(fluid: np.ndarray, dirichlet: Sequence[tuple[int, int]]
+                      ) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Diagonal and neighbour links of the scaled cell-centred Laplacian on a mask.
+
+    Args:
+        fluid: boolean grid ``(*shape)``.
+        dirichlet: Dirichlet faces of the box as ``(axis, side)``, side 0 = low, 1 = high end.
+
+    Returns:
+        ``diagonal (*shape)`` (0 on solids) and, per axis ``d``, ``links[d]`` of shape ``shape``
+        with ``shape[d] - 1`` along ``d``: 1.0 between two fluid cells, else 0.
+    """
+    f = fluid.astype(np.float64)
+    diagonal = np.zeros_like(f)
+    links = []
+    for d in range(fluid.ndim):
+        lo = [slice(None)] * fluid.ndim
+        hi = [slice(None)] * fluid.ndim
+        lo[d], hi[d] = slice(None, -1), slice(1, None)
+        link = f[tuple(lo)] * f[tuple(hi)]
+        diagonal[tuple(lo)] += link
+        diagonal[tuple(hi)] += link
+        links.append(link)
+    for d, side in dirichlet:
+        edge = [slice(None)] * fluid.ndim
+        edge[d] = -1 if side else 0
+        diagonal[tuple(edge)] += 2.0 * f[tuple(edge)]
+    return diagonal, links
+
+
+def assemble(diagonal: np.ndarray, links: list[np.ndarray]) -> sp.csr_matrix:
+    """The full-grid CSR matrix (``prod(shape)`` rows, C order) of `face_coefficients`."""
+    shape = diagonal.shape
+    index = np.arange(diagonal.size).reshape(shape)
+    rows, cols, vals = [index.ravel()], [index.ravel()], [diagonal.ravel()]
+    for d, link in enumerate(links):
+        lo = [slice(None)] * diagonal.ndim
+        hi = [slice(None)] * diagonal.ndim
+        lo[d], hi[d] = slice(None, -1), slice(1, None)
+        on = link.ravel() != 0
+        i, j = index[tuple(lo)].ravel()[on], index[tuple(hi)].ravel()[on]
+        rows += [i, j]
+        cols += [j, i]
+        vals += [-link.ravel()[on], -link.ravel()[on]]
+    a = sp.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                      shape=(diagonal.size, diagonal.size)).tocsr()
+    a.eliminate_zeros()
+    return a
+
+
+@dataclass
+class PoissonStencil:
+    """Matrix-free, batched form of the same operator (torch, any device).
+
+    Attributes:
+        diagonal: ``(b, *shape)``.
+        links: per axis ``d``: ``(b, *shape)`` with ``shape[d] - 1`` along ``d``.
+    """
+
+    diagonal: torch.Tensor
+    links: tuple[torch.Tensor, ...]
+
+    def matvec(self, u: torch.Tensor) -> torch.Tensor:
+        """``A u`` for ``u`` of shape ``(b, *shape)`` or ``(b, 1, *shape)`` (same shape out)."""
+        squeeze = u.ndim == self.diagonal.ndim + 1
+        v = u[:, 0] if squeeze else u
+        out = self.diagonal * v
+        for d, link in enumerate(self.links):
+            axis = d + 1
+            n = v.shape[axis]
+            lo, hi = v.narrow(axis, 0, n - 1), v.narrow(axis, 1, n - 1)
+            out.narrow(axis, 0, n - 1).sub_(link * hi)
+            out.narrow(axis, 1, n - 1).sub_(link * lo)
+        return out.unsqueeze(1) if squeeze else out
+
+    def select(self, index: torch.Tensor) -> PoissonStencil:
+        """The stencils of a subset of the batch."""
+        return PoissonStencil(self.diagonal[index], tuple(link[index] for link in self.links))
+
+    def to(self, device: torch.device | str, dtype: torch.dtype = torch.float32) -> PoissonStencil:
+        return PoissonStencil(self.diagonal.to(device, dtype), tuple(x.to(device, dtype) for x in self.links))
+
+
+# ------------------------------------------------------------------------ classical baselines
+class LinearBaseline:
+    """A classical Krylov method for `pdesolve compare` on ``linear`` problems.
+
+    It follows the protocol of `pdesolve.numerics.grid_systems.solve_with`: ``prepare(system)``
+    (the timed setup) returns the direction generator ``r -> z``, used with ``orthogonalize = 1``
+    (preconditioned CG). Vectors live on the CPU.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    orthogonalize: ClassVar[int] = 1
+    device = torch.device("cpu")
+
+    def prepare(self, system: GridSystem) -> Operator:
+        raise NotImplementedError
+
+
+class ConjugateGradient(LinearBaseline):
+    name = "cg"
+    description = "conjugate gradients (no preconditioner)"
+
+    def prepare(self, system):
+        return lambda r: r
+
+
+class IncompleteCholeskyPCG(LinearBaseline):
+    name = "ic_pcg"
+    description = "CG preconditioned by incomplete Cholesky IC(0)"
+
+    def prepare(self, system):
+        factor = IncompleteCholesky(system.matrix)
+        return lambda r: torch.from_numpy(factor(r.numpy()))
+
+
+class AlgebraicMultigridPCG(LinearBaseline):
+    name = "amg_pcg"
+    description = "CG preconditioned by one smoothed-aggregation AMG V-cycle (PyAMG)"
+
+    def prepare(self, system):
+        amg = SmoothedAggregationAMG(system.matrix)
+        return lambda r: torch.from_numpy(amg(r.numpy()))
+
+
+LINEAR_BASELINES: dict[str, type[LinearBaseline]] = {
+    cls.name: cls for cls in (ConjugateGradient, IncompleteCholeskyPCG, AlgebraicMultigridPCG)}
+
+
+# ---------------------------------------------------------------------------- the problem
+class PoissonObstacles(Problem, name="poisson_obstacles"):
+    """Families of pressure-Poisson systems on random obstacle geometries (task ``linear``)."""
+
+    Params = PoissonObstaclesParams
+    params: PoissonObstaclesParams
+    task = "linear"
+    description = "cell-centred 5/7-point Poisson systems with random solid obstacles (pressure projection)"
+    fields = {s.name: s for s in (FLUID, RHS, TRAINING_RHS, SOLUTION)}
+
+    # ------------------------------------------------------------------- geometry and systems
+    def grid(self, resolution: int | None = None) -> Grid:
+        """The unit box with ``resolution`` (default: the parameter) cells per side."""
+        return Grid.uniform(self.params.ndim, resolution or self.params.resolution, layout="cells")
+
+    @property
+    def dirichlet_faces(self) -> list[tuple[int, int]]:
+        """Dirichlet faces as ``(axis, side)``."""
+        d = self.params.ndim
+        if self.params.geometry == "box":
+            return [(axis, side) for axis in range(d) for side in (0, 1)]
+        return [(d - 1, 1)] if self.params.open_top else []
+
+    def fluid_mask(self, seed: int, index: int, resolution: int | None = None) -> np.ndarray:
+        """The boolean fluid mask of sample ``index`` (depends only on ``seed`` and ``index``)."""
+        grid = self.grid(resolution)
+        fluid = np.ones(grid.shape, bool)
+        if self.params.geometry == "obstacles":
+            rng = np.random.default_rng(sample_seed(seed, index, "geometry"))
+            centres = grid.mesh()
+            lo, hi = self.params.obstacles
+            for _ in range(int(rng.integers(lo, hi + 1))):
+                c = rng.uniform(0.0, 1.0, grid.ndim)
+                size = rng.uniform(*self.params.obstacle_size)
+                offsets = [x - ci for x, ci in zip(centres, c, strict=True)]
+                if rng.random() < 0.5:
+                    solid = sum(o**2 for o in offsets) <= size**2
+                else:
+                    half = size * rng.uniform(0.5, 1.5, grid.ndim)
+                    inside = [np.abs(o) <= w for o, w in zip(offsets, half, strict=True)]
+                    solid = np.logical_and.reduce(inside)
+                fluid &= ~solid
+        diagonal, _ = face_coefficients(fluid, self.dirichlet_faces)
+        return fluid & (diagonal > 0)
+
+    def system(self, fluid: np.ndarray) -> GridSystem:
+        """The `GridSystem` of a fluid mask."""
+        diagonal, links = face_coefficients(np.asarray(fluid, bool), self.dirichlet_faces)
+        return GridSystem.from_matrix(assemble(diagonal, links), diagonal.shape, check_symmetry=False)
+
+    def stencil(self, fluid: np.ndarray) -> PoissonStencil:
+        """The batched torch operator of masks ``(b, *shape)`` (float32, CPU)."""
+        parts = [face_coefficients(np.asarray(m, bool), self.dirichlet_faces) for m in fluid]
+        diagonal = torch.as_tensor(np.stack([p[0] for p in parts]), dtype=torch.float32)
+        links = tuple(torch.as_tensor(np.stack([p[1][d] for p in parts]), dtype=torch.float32)
+                      for d in range(fluid.ndim - 1))
+        return PoissonStencil(diagonal, links)
+
+    def systems(self, ds: xr.Dataset) -> list[GridSystem]:
+        """The systems of every sample of a dataset made by `generate`."""
+        return [self.system(m) for m in ds[FLUID.name].values.astype(bool)]
+
+    def right_hand_sides(self, ds: xr.Dataset, systems: list[GridSystem]) -> list[np.ndarray]:
+        """The test right-hand side of every sample, on its active cells (float64)."""
+        return [s.gather(np.asarray(b, np.float64))
+                for s, b in zip(systems, ds[RHS.name].values, strict=True)]
+
+    # ------------------------------------------------------------------------ right-hand sides
+    def divergence_rhs(self, system: GridSystem, rng: np.random.Generator) -> np.ndarray:
+        """``-h^2 div u`` on the active cells for a smooth random cell-centred velocity ``u``
+        (face values averaged; zero flux through solids and Neumann walls), projected, unit norm."""
+        fluid = system.mask
+        shape = fluid.shape
+        k2 = sum(np.meshgrid(*[np.fft.fftfreq(n, 1.0 / n) ** 2 for n in shape], indexing="ij"))
+        spectrum = (k2 + 4.0) ** -1.5
+        open_faces = set(self.dirichlet_faces)
+        div = np.zeros(shape)
+        for d in range(len(shape)):
+            u = np.real(np.fft.ifftn(spectrum * np.fft.fftn(rng.standard_normal(shape))))
+            flux_shape = list(shape)
+            flux_shape[d] += 1
+            flux = np.zeros(flux_shape)
+            lo = [slice(None)] * len(shape)
+            hi = [slice(None)] * len(shape)
+            lo[d], hi[d] = slice(None, -1), slice(1, None)
+            inner = [slice(None)] * len(shape)
+            inner[d] = slice(1, -1)
+            both = fluid[tuple(lo)] & fluid[tuple(hi)]
+            flux[tuple(inner)] = np.where(both, 0.5 * (u[tuple(lo)] + u[tuple(hi)]), 0.0)
+            for side in (0, 1):
+                if (d, side) in open_faces:
+                    edge = [slice(None)] * len(shape)
+                    edge[d] = -1 if side else 0
+                    flux[tuple(edge)] = np.where(fluid[tuple(edge)], u[tuple(edge)], 0.0)
+            div += flux[tuple(hi)] - flux[tuple(lo)]
+        b = system.project(torch.from_numpy(system.gather(-div))).numpy()
+        return b / np.linalg.norm(b)
+
+    def training_vectors(self, system: GridSystem, count: int, rng: np.random.Generator) -> np.ndarray:
+        """``count`` unit-norm combinations of Ritz vectors of the system, ``(count, m)``.
+
+        Lanczos with full reorthogonalisation from ``A g`` (``g`` Gaussian) for `lanczos_steps`
+        steps; Ritz pairs of the tridiagonal matrix sorted ascending; near-zero Ritz values
+        (null space) dropped; coefficients N(0, 1), times `low_mode_weight` for the lowest
+        `low_mode_fraction` of the Ritz vectors.
+        """
+        a = system.matrix
+        steps = min(self.params.lanczos_steps, system.size)
+        basis = torch.zeros((steps, system.size), dtype=torch.float64)  # torch: its BLAS threads behave
+        alpha, beta = np.zeros(steps), np.zeros(steps)                  # on a shared CPU, NumPy's spin
+        v = system.project(torch.from_numpy(a @ rng.standard_normal(system.size)))
+        basis[0] = v / torch.linalg.vector_norm(v)
+        m = steps
+        for j in range(steps):
+            w = torch.from_numpy(a @ basis[j].numpy())
+            alpha[j] = float(basis[j] @ w)
+            for _ in range(2):  # full reorthogonalisation, twice for stability
+                w = w - basis[: j + 1].T @ (basis[: j + 1] @ w)
+            if j + 1 == steps:
+                break
+            beta[j] = float(torch.linalg.vector_norm(w))
+            if beta[j] <= 1e-10 * abs(alpha[j]):  # invariant subspace found
+                m = j + 1
+                break
+            basis[j + 1] = w / beta[j]
+        values, vectors = eigh_tridiagonal(alpha[:m], beta[: m - 1])
+        keep = values > RITZ_NULL * values.max()
+        ritz = torch.from_numpy(vectors[:, keep].T.copy()) @ basis[:m]
+        coeffs = torch.from_numpy(rng.standard_normal((count, ritz.shape[0])))
+        coeffs[:, : int(round(self.params.low_mode_fraction * ritz.shape[0]))] *= self.params.low_mode_weight
+        b = (coeffs @ ritz).numpy()
+        return b / np.linalg.norm(b, axis=1, keepdims=True)
+
+    # ------------------------------------------------------------------------------ data
+    def recipe(self, n, seed, resolution):
+        return super().recipe(n, seed, resolution or self.params.resolution)
+
+    def generate(self, n, seed, *, resolution=None, device="cpu", batch_size=32):
+        """``n`` samples (geometry, test right-hand side, training vectors); CPU/NumPy, float64.
+
+        ``resolution`` (an int) overrides the parameter; ``device`` and ``batch_size`` are unused.
+        """
+        if resolution is not None and not isinstance(resolution, int):
+            raise UserError("expected one integer (cells per side) for this problem", field="data.resolution")
+        grid = self.grid(resolution)
+        masks, rhs, vectors = [], [], []
+        with make_progress() as bar:
+            task = bar.add_task(f"generate {self.name}", total=n, status="")
+            for i in range(n):
+                mask = self.fluid_mask(seed, i, resolution)
+                system = self.system(mask)
+                rng = np.random.default_rng(sample_seed(seed, i, "rhs"))
+                masks.append(mask)
+                rhs.append(system.scatter(self.divergence_rhs(system, rng)))
+                vectors.append(np.stack([system.scatter(v) for v in
+                                         self.training_vectors(system, self.params.rhs_per_system, rng)]))
+                bar.advance(task)
+        return self.to_dataset(np.stack(masks), np.stack(rhs), np.stack(vectors), grid,
+                               seed=seed, recipe=self.recipe(n, seed, resolution))
+
+    def to_dataset(self, fluid: np.ndarray, rhs: np.ndarray, vectors: np.ndarray, grid: Grid, *,
+                   seed: int, recipe: dict) -> xr.Dataset:
+        dims = ("sample", *grid.names)
+        data = {
+            FLUID.name: xr.Variable(dims, fluid.astype(np.int8), {
+                **FLUID.attrs(), "flag_values": np.array([0, 1], np.int8), "flag_meanings": "solid fluid"}),
+            RHS.name: xr.Variable(dims, rhs.astype(np.float32), RHS.attrs()),
+            TRAINING_RHS.name: xr.Variable(("sample", "vector", *grid.names), vectors.astype(np.float32),
+                                           TRAINING_RHS.attrs()),
+        }
+        coords = {**grid_coords(grid), "vector": xr.Variable(("vector",), np.arange(vectors.shape[1]),
+                                                             {"long_name": "training vector index"})}
+        attrs = {
+            "Conventions": "CF-1.10",
+            "title": f"{self.name} systems",
+            "institution": "generated locally with pdesolve",
+            "source": "cell-centred Laplacian assembled from the fluid mask; Lanczos Ritz vectors",
+            "matrix": ("A p = sum_faces w_f p_i - sum_fluid_neighbours p_j, w_f = 1 (fluid neighbour), "
+                       "0 (solid or Neumann wall), 2 (Dirichlet face); rebuilt from `fluid` and the "
+                       "geometry/open_top parameters"),
+            "dirichlet_faces": json.dumps(self.dirichlet_faces),
+            "seed": seed,
+            "pdesolve_version": __version__,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "description": self.description,
+            "content_hash": self.recipe_hash(recipe),
+            "generation_recipe": json.dumps(recipe, sort_keys=True),
+            **self.param_attrs(),
+        }
+        return xr.Dataset(data, coords=coords, attrs=attrs)
+
+    def baselines(self) -> dict[str, LinearBaseline]:
+        return {name: cls() for name, cls in LINEAR_BASELINES.items()}
+
+
+def reports_dataset(reports: list[SolveReport], grid: Grid) -> xr.Dataset:
+    """Solves of a list of samples as a dataset.
+
+    Variables: ``solution(sample, x, y[, z])`` (x of A x = b) float64 (0 on solids);
+    ``residual(sample, iteration)``
+    (NaN after the last iteration); per sample ``iterations``, ``converged`` (0/1), ``matvecs``,
+    ``direction_calls`` (network or preconditioner applications), ``setup_seconds``,
+    ``solve_seconds`` and ``true_residual`` (recomputed ``||b - A x|| / ||b||``).
+    """
+    length = max(len(r.residuals) for r in reports)
+    history = np.full((len(reports), length), np.nan)
+    for i, r in enumerate(reports):
+        history[i, : len(r.residuals)] = r.residuals
+    per_sample = {
+        "iterations": ([r.result.iterations for r in reports], "iterations done"),
+        "converged": ([int(r.result.converged) for r in reports], "reached the tolerance (1) or not (0)"),
+        "matvecs": ([r.result.matvecs for r in reports], "matrix-vector products"),
+        "direction_calls": ([r.result.direction_calls for r in reports],
+                            "network or preconditioner applications"),
+        "setup_seconds": ([r.setup_seconds for r in reports], "setup wall time"),
+        "solve_seconds": ([float(r.result.seconds[-1]) for r in reports], "iteration wall time"),
+        "true_residual": ([r.result.true_residual for r in reports], "final ||b - A x|| / ||b||"),
+    }
+    data = {
+        SOLUTION.name: xr.Variable(("sample", *grid.names), np.stack([r.x for r in reports]),
+                                   SOLUTION.attrs()),
+        RESIDUAL.name: xr.Variable(("sample", "iteration"), history, RESIDUAL.attrs()),
+        **{k: xr.Variable(("sample",), np.asarray(v),
+                          {"units": "s" if "seconds" in k else "1", "long_name": text})
+           for k, (v, text) in per_sample.items()},
+    }
+    coords = {**grid_coords(grid), "iteration": xr.Variable(("iteration",), np.arange(length),
+                                                            {"long_name": "iteration", "units": "1"})}
+    return xr.Dataset(data, coords=coords, attrs={"method": reports[0].method})

@@ -1,0 +1,154 @@
+"""DCDM: the scale-invariant loss, the network of the paper, the conjugate-direction iteration
+(A-orthogonality, convergence to the direct solution, singular systems), training through the
+engine, persistence, the shipped cases and the CLI (train, compare, solve)."""
+
+import json
+
+import numpy as np
+import torch
+import xarray as xr
+from pdesolve.cli.app import app
+from typer.testing import CliRunner
+
+from pdesolve.backends import Solver
+from pdesolve.backends.dcdm import DCDMNet, DCDMSolver, dcdm_loss
+from pdesolve.config import load_case
+from pdesolve.numerics.grid_systems import direct_solve, save_system
+from pdesolve.numerics.krylov import conjugate_directions
+from pdesolve.problems.poisson_obstacles import PoissonObstacles, assemble, face_coefficients
+from tests.helpers import write_case
+
+runner = CliRunner()
+TINY = {
+    "name": "tiny_dcdm",
+    "problem": {"name": "poisson_obstacles", "resolution": 12, "lanczos_steps": 30, "rhs_per_system": 8,
+                "obstacles": [1, 2], "obstacle_size": [0.1, 0.2]},
+    "data": {"n_train": 3, "n_val": 1, "n_test": 2, "seed": 0},
+    "backend": {"name": "dcdm", "channels": 4, "max_iter": 60},
+    "train": {"epochs": 2, "batch_size": 8, "lr": 1e-3, "optimizer": "adam", "weight_decay": 0.0},
+    "compare": {"baselines": ["cg", "ic_pcg", "amg_pcg"]},
+}
+
+
+def untrained(**options) -> DCDMSolver:
+    torch.manual_seed(0)
+    solver = DCDMSolver(options)
+    solver.setup = {"ndim": 2}
+    solver.build(solver.setup)
+    return solver
+
+
+def test_loss_is_scale_invariant():
+    p = PoissonObstacles({"resolution": 16})
+    masks = np.stack([p.fluid_mask(0, i) for i in range(3)])
+    st = p.stencil(masks)
+    b = torch.randn(3, 1, 16, 16) * torch.as_tensor(masks, dtype=torch.float32)[:, None]
+    q = torch.randn(3, 1, 16, 16) * torch.as_tensor(masks, dtype=torch.float32)[:, None]
+    base = dcdm_loss(b, q, st.matvec(q))
+    for c in (3.7, -0.02, 1e3):
+        assert torch.allclose(dcdm_loss(b, c * q, st.matvec(c * q)), base, rtol=1e-5)
+    exact = torch.zeros(1)  # q = A^-1 b gives zero loss
+    s = p.system(masks[0])
+    x = s.scatter(direct_solve(s, s.gather(b[0, 0].double().numpy())))
+    xq = torch.as_tensor(x, dtype=torch.float32)[None, None]
+    assert dcdm_loss(b[:1], xq, st.select(torch.tensor([0])).matvec(xq)) < 1e-8 + exact
+
+
+def test_network_matches_the_papers_parameter_count():
+    assert sum(p.numel() for p in DCDMNet(3).parameters()) == 97_457  # Keras N = 64 model
+    out = DCDMNet(2, channels=4)(torch.randn(2, 1, 13, 10))  # odd sizes pool and upsample back
+    assert out.shape == (2, 1, 13, 10)
+
+
+def test_directions_are_a_orthogonal_to_the_last_k():
+    p = PoissonObstacles({"resolution": 16})
+    s = p.system(p.fluid_mask(0, 0))
+    matvec = s.operator()
+    b = torch.randn(s.size, dtype=torch.float64)
+    for k in (1, 2, 4):
+        kept: list = []
+        res = conjugate_directions(matvec, b, lambda r: torch.tanh(3 * r) + 0.1 * r**2, k=k, rtol=1e-12,
+                                   max_iter=12, on_step=lambda q, aq, kept=kept: kept.append((q, aq)))
+        assert res.iterations == 12
+        for i in range(len(kept)):
+            for j in range(max(0, i - k), i):
+                qi, aqi = kept[i]
+                qj, aqj = kept[j]
+                cos = torch.dot(qi, aqj) / torch.sqrt(torch.dot(qi, aqi) * torch.dot(qj, aqj))
+                assert abs(float(cos)) < 1e-10
+        q0, aq0 = kept[0]
+        q_far, aq_far = kept[k + 1]
+        assert abs(float(torch.dot(q_far, aq0))) > 1e-8  # only the last k: not full conjugacy
+
+
+def test_tiny_system_converges_to_the_direct_solution():
+    p = PoissonObstacles({"resolution": 8, "obstacles": (1, 1), "obstacle_size": (0.2, 0.3)})
+    mask = p.fluid_mask(0, 3)
+    a = assemble(*face_coefficients(mask, p.dirichlet_faces))
+    b = np.where(mask, np.random.default_rng(0).standard_normal(mask.shape), 0.0)
+    solver = untrained(orthogonalize=100)  # a long window makes even an untrained net converge
+    report = solver.solve_system(a, b, mask.shape, rtol=1e-5, max_iter=400)
+    assert report.result.converged
+    s = p.system(mask)
+    x = s.scatter(direct_solve(s, s.gather(b)))
+    assert np.linalg.norm(report.x - x) / np.linalg.norm(x) < 1e-4
+    assert report.x.shape == mask.shape and np.all(report.x[~mask] == 0.0)
+    assert report.result.direction_calls == report.result.iterations
+    assert report.residuals[0] == 1.0 and report.residuals[-1] <= 1e-5
+
+
+def test_singular_systems_are_handled():
+    p = PoissonObstacles({"resolution": 8, "open_top": False, "obstacles": (0, 0)})
+    mask = p.fluid_mask(0, 0)
+    a = assemble(*face_coefficients(mask, p.dirichlet_faces))
+    b = np.random.default_rng(1).standard_normal(mask.shape)  # inconsistent: has a mean
+    report = untrained(orthogonalize=100).solve_system(a, b, mask.shape, rtol=1e-3, max_iter=400)
+    assert report.result.converged and report.rhs_removed > 0
+    assert abs(report.x.mean()) < 1e-10  # the solution orthogonal to the null space
+    consistent = (b - b.mean()).ravel()
+    assert np.linalg.norm(a @ report.x.ravel() - consistent) <= 1e-3 * np.linalg.norm(consistent)
+
+
+def test_shipped_cases_validate():
+    for name in ("poisson_dcdm_2d", "poisson_dcdm_3d"):
+        case = load_case(name, ["train.epochs=0"])
+        assert case.backend_cls is DCDMSolver and case.problem.task == "linear"
+        assert case.case.compare.baselines == ["cg", "ic_pcg", "amg_pcg"]
+
+
+def test_train_compare_solve_end_to_end(tmp_path):
+    case = write_case(tmp_path, TINY)
+    run = tmp_path / "run"
+    tr = runner.invoke(app, ["train", str(case), "--run-dir", str(run), "--device", "cpu"])
+    assert tr.exit_code == 0, tr.output
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["test"]["cg_converged_1e-06"] == 1.0 and summary["test"]["cg_iterations_1e-06"] > 10
+    assert summary["fit"]["epochs"] == 2 and summary["rollout"]["steps"] == 1
+    rollout = xr.open_dataset(run / "rollout.nc")
+    assert rollout["residual"].dims == ("sample", "iteration") and "solution_reference" in rollout
+    # the checkpoint is weights_only-loadable and rebuilds the same network
+    solver = Solver.load(run / "best.pt")
+    state = torch.load(run / "best.pt", weights_only=True)["solver"]
+    assert torch.equal(solver.network.head.weight, state["tensors"]["head.weight"])
+
+    cmp = runner.invoke(app, ["compare", str(run)])
+    assert cmp.exit_code == 0, cmp.output
+    table = json.loads((run / "compare" / "table.json").read_text())
+    rows = {r["method"]: r for r in table["rows"]}
+    assert list(rows) == ["dcdm", "cg", "ic_pcg", "amg_pcg"]
+    its = {name: rows[name]["iterations_1e-06"] for name in rows}
+    assert its["amg_pcg"] < its["ic_pcg"] < its["cg"]
+    assert (run / "compare" / "residual_history.png").is_file()
+    assert (run / "compare" / "statistics.nc").is_file()
+
+    p = PoissonObstacles({k: v for k, v in TINY["problem"].items() if k != "name"})
+    mask = p.fluid_mask(7, 0)
+    system_file = save_system(tmp_path / "mine.npz", assemble(*face_coefficients(mask, p.dirichlet_faces)),
+                              np.where(mask, 1.0, 0.0), mask.shape)
+    sv = runner.invoke(app, ["solve", str(run), "--system", str(system_file), "--rtol", "1e-3",
+                             "--max-iter", "20"])
+    assert sv.exit_code == 0, sv.output
+    out = xr.open_dataset(tmp_path / "mine.solution.nc")
+    assert out["solution"].shape == mask.shape and out.attrs["iterations"] == out.sizes["iteration"] - 1
+    bad = runner.invoke(app, ["solve", str(run), "--system", str(tmp_path / "missing.npz")])
+    assert bad.exit_code == 2 and "file not found" in bad.output

@@ -1,0 +1,160 @@
+"""Poisson systems with obstacles: the matrices, their null spaces, the generated data, the
+classical baselines and the system files."""
+
+import math
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+import torch
+
+from pdesolve.errors import UserError
+from pdesolve.numerics.grid_systems import GridSystem, direct_solve, load_system, save_system, solve_with
+from pdesolve.numerics.preconditioners import IncompleteCholesky
+from pdesolve.problems.poisson_obstacles import PoissonObstacles
+
+
+def obstacles(**kw):
+    return PoissonObstacles({"resolution": 16, "lanczos_steps": 30, "rhs_per_system": 4, **kw})
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_symmetric_positive_definite_on_fluid_cells(ndim):
+    p = obstacles(ndim=ndim, resolution=8 if ndim == 3 else 16, obstacles=(2, 3), obstacle_size=(0.15, 0.25))
+    mask = p.fluid_mask(0, 1)
+    assert 0 < mask.sum() < mask.size  # there are solids
+    s = p.system(mask)
+    a = s.matrix.toarray()
+    assert np.allclose(a, a.T) and s.size == mask.sum()
+    assert not s.singular
+    assert np.linalg.eigvalsh(a).min() > 1e-8
+    offdiag = a - np.diag(np.diag(a))
+    assert set(np.unique(offdiag)) <= {-1.0, 0.0}  # 5/7-point stencil
+
+
+def test_closed_container_is_singular_with_constant_null_vectors():
+    p = obstacles(open_top=False, obstacles=(3, 3), obstacle_size=(0.15, 0.25))
+    s = p.system(p.fluid_mask(0, 2))
+    assert s.singular
+    a = s.matrix.toarray()
+    eig = np.linalg.eigvalsh(a)
+    n_null = int(s.floating.max()) + 1
+    assert np.sum(np.abs(eig) < 1e-9) == n_null and eig.min() > -1e-9
+    for c in range(n_null):
+        ones = (s.floating == c).astype(float)
+        assert np.abs(a @ ones).max() < 1e-12
+    b = torch.randn(s.size, dtype=torch.float64)
+    pb = s.project(b)
+    for c in range(n_null):
+        assert abs(float(pb[torch.as_tensor(s.floating == c)].sum())) < 1e-10
+
+
+def _max_error(n, geometry, exact, source, **kw):
+    p = PoissonObstacles({"resolution": n, "geometry": geometry, **kw})
+    s = p.system(np.ones((n, n), bool))
+    x, y = p.grid().mesh()
+    u = spla.spsolve(s.matrix.tocsc(), s.gather(source(x, y) / n**2))
+    return np.abs(u - s.gather(exact(x, y))).max()
+
+
+@pytest.mark.parametrize("geometry, exact, source, kw", [
+    ("box", lambda x, y: np.sin(math.pi * x) * np.sin(math.pi * y),
+     lambda x, y: 2 * math.pi**2 * np.sin(math.pi * x) * np.sin(math.pi * y), {}),
+    # Neumann on three walls, Dirichlet on the top: cos(pi x) cos(pi y / 2)
+    ("obstacles", lambda x, y: np.cos(math.pi * x) * np.cos(math.pi * y / 2),
+     lambda x, y: 1.25 * math.pi**2 * np.cos(math.pi * x) * np.cos(math.pi * y / 2), {"obstacles": (0, 0)}),
+])
+def test_manufactured_solutions_converge_second_order(geometry, exact, source, kw):
+    e16, e32 = (_max_error(n, geometry, exact, source, **kw) for n in (16, 32))
+    assert e32 < 5e-3
+    assert math.log2(e16 / e32) > 1.8
+
+
+def test_stencil_equals_matrix():
+    p = obstacles(obstacles=(2, 4))
+    masks = np.stack([p.fluid_mask(3, i) for i in range(3)])
+    st = p.stencil(masks).to("cpu", torch.float64)
+    u = torch.randn(3, 16, 16, dtype=torch.float64)
+    au = st.matvec(u)
+    for i, m in enumerate(masks):
+        s = p.system(m)
+        assert np.allclose(s.gather(au[i].numpy()), s.matrix @ s.gather(u[i].numpy()), atol=1e-12)
+        assert np.abs(au[i].numpy()[~m]).max() == 0.0
+
+
+def test_generate_layout_determinism_and_rhs():
+    p = obstacles(open_top=False)
+    ds = p.generate(3, seed=5)
+    assert ds["fluid"].dims == ("sample", "x", "y") and ds["fluid"].dtype == np.int8
+    assert ds["training_rhs"].dims == ("sample", "vector", "x", "y") and ds.sizes["vector"] == 4
+    assert ds["x"].attrs["layout"] == "cells" and ds.attrs["content_hash"]
+    again = p.generate(2, seed=5)  # sample i depends only on (seed, i)
+    assert np.array_equal(again["fluid"].values, ds["fluid"].values[:2])
+    assert np.array_equal(again["rhs"].values, ds["rhs"].values[:2])
+    systems = p.systems(ds)
+    for s, b, v, m in zip(systems, p.right_hand_sides(ds, systems), ds["training_rhs"].values,
+                          ds["fluid"].values.astype(bool), strict=True):
+        assert np.allclose(np.linalg.norm(b), 1.0, atol=1e-5)
+        assert np.abs(b - s.project(torch.from_numpy(b)).numpy()).max() < 1e-6  # in the range
+        assert np.allclose(np.linalg.norm(v.reshape(4, -1), axis=1), 1.0, atol=1e-5)
+        assert np.abs(v[:, ~m]).max() == 0.0
+
+
+def test_training_vectors_weight_low_modes():
+    p = obstacles()
+    s = p.system(p.fluid_mask(0, 0))
+    weighted = p.training_vectors(s, 64, np.random.default_rng(0))
+    plain = obstacles(low_mode_weight=1.0).training_vectors(s, 64, np.random.default_rng(0))
+    rayleigh = lambda w: np.mean(np.einsum("ij,ij->i", w, (s.matrix @ w.T).T))  # noqa: E731
+    assert rayleigh(weighted) < 0.5 * rayleigh(plain)  # the low modes dominate
+
+
+def test_ic0_matches_matrix_on_its_pattern():
+    p = obstacles(obstacles=(2, 2))
+    a = p.system(p.fluid_mask(0, 0)).matrix
+    ic = IncompleteCholesky(a)
+    lower = sp.tril(a, -1) + sp.diags(ic.pivots)
+    m = (lower @ sp.diags(1 / ic.pivots) @ lower.T).toarray()
+    pattern = a.toarray() != 0
+    assert np.allclose(m[pattern], a.toarray()[pattern])
+    r = np.random.default_rng(0).standard_normal(a.shape[0])
+    assert np.allclose(m @ ic(r), r)
+
+
+@pytest.mark.parametrize("open_top", [True, False])
+def test_baselines_converge_to_the_direct_solution(open_top):
+    p = obstacles(open_top=open_top, obstacles=(3, 3), obstacle_size=(0.15, 0.25))
+    s = p.system(p.fluid_mask(0, 2))
+    assert s.singular or open_top
+    b = np.random.default_rng(0).standard_normal(s.size)
+    x = direct_solve(s, b)
+    iterations = {}
+    for name, method in p.baselines().items():
+        r = solve_with(method, s, b, rtol=1e-10, max_iter=2000)
+        assert r.result.converged, name
+        assert np.linalg.norm(s.gather(r.x) - x) / np.linalg.norm(x) < 1e-7
+        assert r.result.matvecs == r.result.iterations + 1 and r.result.direction_calls == r.result.iterations
+        iterations[name] = r.result.iterations
+        assert (r.rhs_removed > 0) == s.singular  # a random b is inconsistent when singular
+    assert iterations["amg_pcg"] < iterations["ic_pcg"] < iterations["cg"]
+
+
+def test_system_file_roundtrip_and_errors(tmp_path):
+    p = obstacles()
+    mask = p.fluid_mask(0, 0)
+    full = p.system(mask)
+    from pdesolve.problems.poisson_obstacles import assemble, face_coefficients
+
+    a = assemble(*face_coefficients(mask, p.dirichlet_faces))
+    b = np.where(mask, 1.0, 0.0).ravel()
+    path = save_system(tmp_path / "sys.npz", a, b, mask.shape)
+    s, rhs = load_system(path)
+    assert s.shape == (16, 16) and np.array_equal(s.active, full.active) and np.allclose(rhs, 1.0)
+    save_system(tmp_path / "bad.npz", a, np.ones(a.shape[0]), mask.shape)
+    with pytest.raises(UserError, match="non-zero on cells"):
+        load_system(tmp_path / "bad.npz")
+    with pytest.raises(UserError, match="expected"):
+        GridSystem.from_matrix(a, (8, 8))
+    with pytest.raises(UserError, match="not symmetric"):
+        GridSystem.from_matrix(sp.triu(a).tocsr(), mask.shape)
