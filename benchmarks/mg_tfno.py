@@ -433,7 +433,17 @@ def verdict_tfno(s: dict) -> str:
             "least as "
             "accurate as the FNO with far fewer parameters) is "
             f"{'reproduced' if better else 'not reproduced'} "
-            "at this reduced scale.")
+            "at this reduced scale by the means.") + spread_note(s)
+
+
+def spread_note(s: dict) -> str:
+    """The medians over seeds, which a single outlying seed cannot move."""
+    medians = {n: float(np.median([r["test_rel_l2"] for r in runs])) for n, runs in s["runs"].items() if runs}
+    below = [n for n, m in medians.items() if n != "fno" and m <= medians["fno"]]
+    listed = ", ".join(f"{n} {m:.4f}" for n, m in medians.items())
+    return (f" Medians over seeds: {listed}; TFNOs at or below the FNO's median: {', '.join(below) or 'none'}"
+            " -- where this differs from the means, the seed-to-seed spread decides the ordering and "
+            "the comparison is not conclusive.")
 
 
 def verdict_patching(s: dict) -> str:

@@ -26,6 +26,7 @@ from pdesolve.engines import figures
 from pdesolve.engines.data import load_or_generate
 from pdesolve.engines.device import describe
 from pdesolve.engines.linear import TOLERANCES, histories_dataset, history_curves, run_methods, summary_row
+from pdesolve.engines.mesh_maps import compare_mesh_map
 from pdesolve.engines.rollout import predict_trajectory
 from pdesolve.engines.runs import RunDir
 from pdesolve.engines.turbulence_stats import compare_turbulence
@@ -108,7 +109,23 @@ def _compare_linear(run: RunDir, resolved, solver, names: list[str], out, device
     return Comparison(rows, out_dir, files)
 
 
+def _compare_mesh_map(run: RunDir, resolved, solver, names: list[str], out, device) -> Comparison:
+    """Geometry -> fields on per-sample meshes: the model and each baseline on the test meshes."""
+    rows, header, stats = compare_mesh_map(resolved, solver, names, device)
+    out_dir = Path(out) if out else run.path / "compare"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = [
+        atomic_replace(out_dir / "table.md", lambda tmp: tmp.write_text(header + markdown_table(rows))),
+        atomic_replace(out_dir / "table.json", lambda tmp: tmp.write_text(
+            json.dumps({"hardware": stats.attrs["hardware"], "rows": rows}, indent=2))),
+        write_netcdf(stats, out_dir / "statistics.nc"),
+    ]
+    run.log(f"compare: {json.dumps(rows)}")
+    return Comparison(rows, out_dir, files)
+
+
 KIND_COMPARES = {"linear": _compare_linear}  # solver kinds with their own comparison
+TASK_COMPARES = {"mesh_map": _compare_mesh_map}  # problem tasks with their own comparison
 
 
 def compare_run(run: RunDir | str | Path, *, baselines: list[str] | None = None,
@@ -126,6 +143,8 @@ def compare_run(run: RunDir | str | Path, *, baselines: list[str] | None = None,
     solver = run.load_solver(device)
     if solver.kind in KIND_COMPARES:
         return KIND_COMPARES[solver.kind](run, resolved, solver, names, out, device)
+    if problem.task in TASK_COMPARES:
+        return TASK_COMPARES[problem.task](run, resolved, solver, names, out, device)
     if solver.kind != "operator" or problem.task not in ("trajectory", "map"):
         raise UserError(f"compare does not handle {solver.kind} backends on {problem.task} problems")
     data, _, _ = load_or_generate(resolved)

@@ -25,6 +25,7 @@ from pdesolve.engines import figures
 from pdesolve.engines.data import load_or_generate
 from pdesolve.engines.linear import linear_rollout
 from pdesolve.engines.linear import rollout_figure as linear_rollout_figure
+from pdesolve.engines.mesh_maps import mesh_map_figure, mesh_map_rollout
 from pdesolve.engines.runs import RunDir
 from pdesolve.errors import UserError
 from pdesolve.metrics import relative_l2
@@ -184,9 +185,10 @@ def _field_rollout(resolved: ResolvedCase, solver, test: xr.Dataset, steps: int 
 
 
 ROLLOUTS = {("operator", "trajectory"): _trajectory_rollout, ("operator", "map"): _map_rollout,
-            ("field", "field"): _field_rollout, ("linear", "linear"): linear_rollout}
+            ("field", "field"): _field_rollout, ("linear", "linear"): linear_rollout,
+            ("operator", "mesh_map"): mesh_map_rollout}
 # figure makers taking a handler's fig_args; keys not listed use `figures.rollout_figure`
-ROLLOUT_FIGURES = {("linear", "linear"): linear_rollout_figure}
+ROLLOUT_FIGURES = {("linear", "linear"): linear_rollout_figure, ("operator", "mesh_map"): mesh_map_figure}
 
 
 def rollout_run(run: RunDir | str | Path, *, steps: int | None = None, out: str | Path | None = None,

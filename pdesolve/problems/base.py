@@ -16,6 +16,8 @@ Tasks (what a sample is, and which solver kinds can learn it):
 * ``"field"``      -- one PDE instance, solved by fitting a representation (GP, INSR).
 * ``"linear"``     -- a family of linear systems ``A x = b`` (DCDM).
 * ``"mesh"``       -- meshes with movement targets (UM2N).
+* ``"mesh_map"``   -- a geometry -> steady fields, every sample on its own mesh (enf2enf); see
+  `pdesolve.problems.mesh_map`.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from pdesolve.errors import UserError, validation_error
 from pdesolve.progress import make_progress
 from pdesolve.registry import Registered
 
-Task = Literal["map", "trajectory", "field", "linear", "mesh"]
+Task = Literal["map", "trajectory", "field", "linear", "mesh", "mesh_map"]
 SPLITS = ("train", "validation", "test")
 
 

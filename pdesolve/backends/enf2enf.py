@@ -1,0 +1,369 @@
+"""enf2enf (Catalani et al., "Geometry aware inference of steady state PDEs using Equivariant
+Neural Fields representations", 2025): geometry -> steady fields on any mesh.
+
+Two equivariant neural fields (`pdesolve.nn.equivariant_fields`) share one latent layout: ``L``
+latents on a ``latents_per_axis``-square grid over ``latent_bbox`` (normalised coordinates),
+poses and Gaussian window frozen.
+
+1. **Geometry encoder** (stage 1, meta-learned auto-decoding). A sample's input fields (the
+   signed distance) are fitted by ``inner_steps`` steps ``c <- c - alpha * grad_c MSE`` from
+   ``c = 1``, each on a fresh random subset of ``encoder_points`` nodes; ``alpha`` is learned per
+   latent parameter (Meta-SGD, clipped to [1e-6, 10]). The outer loss is the MSE after the inner
+   loop on one more subset, differentiated through the loop (second order); AdamW on the network,
+   Adam on ``alpha``, gradient norm clipped to 1. The fitted contexts are the geometry code.
+2. **Physics decoder** (stage 2, supervised, encoder frozen). The geometry contexts, standardised
+   per feature with training statistics, go through a latent stem and latent self-attention
+   (the latent-to-latent map) and an equivariant cross-attention decoder queried at the mesh
+   nodes (relative positions ``x - p``, plus the normalised input fields as translation-invariant
+   query channels with ``query_inputs``), trained on MSE of standardised outputs at
+   ``decoder_points`` random nodes per sample through the engine's `Trainer`.
+
+Coordinates are normalised with the training nodes' bounding box (centre, largest half-extent).
+With ``anchor = "bbox"`` the latent grid is centred on each sample's own bounding box, so a
+translated geometry gives the translated field exactly; ``"fixed"`` keeps the training grid.
+Prediction runs the inner loop on every node of the mesh (deterministic), so a model trained on
+node subsets of coarse meshes evaluates on any mesh.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, ClassVar, Literal
+
+import torch
+import xarray as xr
+from pydantic import Field, model_validator
+from torch import nn
+
+from pdesolve.backends.base import BackendOptions, FitReport, Solver, Trainer
+from pdesolve.data.mesh_samples import padded_dataset, padded_tensors, sample_mesh
+from pdesolve.data.samples import select_split
+from pdesolve.errors import UserError
+from pdesolve.nn.equivariant_fields import EquivariantNeuralField, latent_grid
+from pdesolve.progress import make_progress
+
+INNER_LR_RANGE = (1e-6, 10.0)
+CHUNK_ROWS = 8192  # samples x nodes decoded at once when predicting
+
+
+class ENF2ENFOptions(BackendOptions):
+    """Defaults follow the authors' Elasticity configuration (JAX), except where noted."""
+
+    latents_per_axis: int = Field(3, ge=1, description="latents per axis (L = latents_per_axis^2)")
+    latent_dim: int = Field(8, gt=0, description="context vector size")
+    latent_bbox: tuple[float, float] = Field((-0.75, 0.75), description="latent grid span (normalised units)")
+    window: float | None = Field(
+        None, gt=0, description="Gaussian window sigma (normalised units); null = the value the authors' "
+                                "JAX code actually uses, 2 / latents_per_axis")
+    anchor: Literal["bbox", "fixed"] = Field(
+        "bbox", description="centre the latent grid on each sample's bounding box, or keep it fixed")
+    query_inputs: bool = Field(True, description="append the input fields (SDF) to the decoder's bi-invariant")
+    heads: int = Field(2, gt=0)
+    encoder_hidden: int = Field(128, gt=0)
+    decoder_hidden: int = Field(256, gt=0)
+    decoder_self_attention_layers: int = Field(2, ge=0)
+    fourier_features: int = Field(64, gt=0, description="random Fourier frequencies per embedding")
+    encoder_freq: tuple[float, float] = Field((0.5, 0.5), description="query, value frequency scales (encoder)")
+    decoder_freq: tuple[float, float] = Field((0.1, 0.1), description="query, value frequency scales (decoder)")
+    inner_steps: int = Field(3, ge=1, description="auto-decoding gradient steps")
+    inner_lr: float = Field(0.5, gt=0, description="initial Meta-SGD learning rate")
+    encoder_epochs: int = Field(1500, ge=0, description="stage-1 epochs (the decoder uses train.epochs)")
+    encoder_lr: float = Field(1e-4, gt=0, description="stage-1 AdamW learning rate")
+    inner_lr_lr: float = Field(1e-4, gt=0, description="stage-1 Adam learning rate of the Meta-SGD rates")
+    encoder_batch_size: int = Field(1, gt=0, description="samples per stage-1 step (authors: 1)")
+    encoder_points: int = Field(5000, gt=0, description="nodes per inner step (capped at the smallest mesh)")
+    decoder_points: int = Field(5000, gt=0, description="nodes per sample per decoder step (capped likewise)")
+
+    @model_validator(mode="after")
+    def _bbox(self):
+        if not self.latent_bbox[0] < self.latent_bbox[1]:
+            raise ValueError("latent_bbox must be (lo, hi) with lo < hi")
+        return self
+
+
+class ENF2ENFModel(nn.Module):
+    """Encoder, Meta-SGD rates, decoder and every normalisation statistic (buffers)."""
+
+    def __init__(self, n_in: int, n_out: int, o: ENF2ENFOptions):
+        super().__init__()
+        self.anchor_to_bbox = o.anchor == "bbox"
+        self.window = o.window if o.window is not None else 2.0 / o.latents_per_axis
+        self.encoder = EquivariantNeuralField(n_in, o.latent_dim, o.encoder_hidden, o.heads, 0, 2, 0,
+                                              o.fourier_features, *o.encoder_freq)
+        self.decoder = EquivariantNeuralField(n_out, o.latent_dim, o.decoder_hidden, o.heads,
+                                              o.decoder_self_attention_layers, 2, n_in if o.query_inputs else 0,
+                                              o.fourier_features, *o.decoder_freq)
+        self.query_inputs = o.query_inputs
+        L = o.latents_per_axis ** 2
+        self.inner_lr = nn.Parameter(torch.full((L, o.latent_dim), o.inner_lr))
+        self.register_buffer("poses", latent_grid(o.latents_per_axis, *o.latent_bbox))
+        for name, size in (("coord_center", 2), ("coord_scale", 1), ("in_lo", n_in), ("in_hi", n_in),
+                           ("out_mean", n_out), ("out_std", n_out), ("ctx_mean", o.latent_dim),
+                           ("ctx_std", o.latent_dim)):
+            self.register_buffer(name, torch.zeros(size) if "mean" in name or "lo" in name or "center" in name
+                                 else torch.ones(size))
+
+    # ---------------------------------------------------------------- normalisation
+    def coords(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.coord_center) / self.coord_scale
+
+    def inputs(self, a: torch.Tensor) -> torch.Tensor:
+        """Min-max to [-1, 1] with training statistics."""
+        return 2 * (a - self.in_lo) / (self.in_hi - self.in_lo).clamp_min(1e-12) - 1
+
+    def sample_poses(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Latent poses ``(b, L, 2)`` for normalised coordinates ``x (b, n, 2)``."""
+        poses = self.poses.expand(x.shape[0], -1, -1)
+        if not self.anchor_to_bbox:
+            return poses
+        big = torch.finfo(x.dtype).max
+        lo = x.masked_fill(~mask[..., None], big).amin(1)
+        hi = x.masked_fill(~mask[..., None], -big).amax(1)
+        return poses + (0.5 * (lo + hi))[:, None, :]
+
+    # -------------------------------------------------------------------- encoder
+    def autodecode(self, x: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, poses: torch.Tensor,
+                   steps: int, create_graph: bool) -> torch.Tensor:
+        """Contexts ``(b, L, c)`` fitted to ``target`` by ``steps`` Meta-SGD steps from ones.
+
+        ``x (b, k, n, 2)``, ``target (b, k, n, c_in)``, ``weight (b, k, n)``: one point set per step
+        (``k = steps`` sets, or one set reused), weights summing to 1 per sample and set.
+        """
+        b = x.shape[0]
+        c = torch.ones(b, *self.inner_lr.shape, device=x.device, dtype=x.dtype, requires_grad=True)
+        lr = self.inner_lr.clamp(*INNER_LR_RANGE)
+        for s in range(steps):
+            k = s % x.shape[1]
+            if not create_graph:
+                c = c.detach().requires_grad_(True)
+            loss = self.reconstruction_error(x[:, k], target[:, k], weight[:, k], poses, c).sum()
+            (grad,) = torch.autograd.grad(loss, c, create_graph=create_graph)
+            c = c - lr * grad
+        return c if create_graph else c.detach()
+
+    def reconstruction_error(self, x, target, weight, poses, contexts) -> torch.Tensor:
+        """Per-sample weighted MSE of the encoder field, ``(b,)``."""
+        pred = self.encoder(x, poses, contexts, self.window)
+        return (((pred - target) ** 2).mean(-1) * weight).sum(-1)
+
+    # -------------------------------------------------------------------- decoder
+    def decode(self, x: torch.Tensor, a: torch.Tensor, poses: torch.Tensor, contexts: torch.Tensor) -> torch.Tensor:
+        """Standardised outputs ``(b, n, c_out)`` at normalised ``x`` with normalised inputs ``a``."""
+        ctx = (contexts - self.ctx_mean) / self.ctx_std
+        return self.decoder(x, poses, ctx, self.window, a if self.query_inputs else None)
+
+
+def _subsets(mask: torch.Tensor, sets: int, points: int) -> torch.Tensor:
+    """Random node indices ``(b, sets, points)`` drawn among each sample's valid nodes."""
+    b, n = mask.shape
+    keys = torch.rand(b, sets, n, device=mask.device).masked_fill(~mask[:, None], 2.0)
+    return keys.argsort(dim=-1)[..., :points]
+
+
+def _gather(t: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """``t (b, n, c)`` at ``idx (b, k, m)`` -> ``(b, k, m, c)``."""
+    b, k, m = idx.shape
+    flat = t.gather(1, idx.reshape(b, k * m, 1).expand(-1, -1, t.shape[-1]))
+    return flat.view(b, k, m, -1)
+
+
+class MeshSamples:
+    """A split's tensors: inputs ``(s, n, c_in)``, outputs ``(s, n, c_out)`` (or None), coordinates
+    ``(s, n, 2)`` and the node mask ``(s, n)``, padding zero-filled."""
+
+    def __init__(self, data: xr.Dataset, inputs: list[str], outputs: list[str] | None):
+        a, self.x, self.mask = padded_tensors(data, inputs)
+        self.a = a.transpose(1, 2)
+        self.u = padded_tensors(data, outputs)[0].transpose(1, 2) if outputs else None
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    @property
+    def min_nodes(self) -> int:
+        return int(self.mask.sum(1).min())
+
+
+class ENF2ENFSolver(Solver, name="enf2enf"):
+    """Equivariant neural fields: geometry latents -> solution fields at any query points."""
+
+    kind: ClassVar[str] = "operator"
+    tasks: ClassVar[tuple[str, ...]] = ("mesh_map",)
+    Options = ENF2ENFOptions
+    description = "enf2enf: equivariant neural fields, meta-learned geometry latents -> fields on any mesh"
+    paper = ("Catalani et al., Geometry aware inference of steady state PDEs using Equivariant Neural "
+             "Fields representations, 2025")
+    options: ENF2ENFOptions
+    model: ENF2ENFModel
+
+    # ------------------------------------------------------------------------ setup
+    def modules(self) -> nn.Module:
+        return self.model
+
+    def build(self, setup: dict[str, Any]) -> None:
+        self.model = ENF2ENFModel(len(setup["inputs"]), len(setup["outputs"]), self.options)
+
+    @torch.no_grad()
+    def _fit_statistics(self, train: MeshSamples) -> None:
+        m = self.model
+        x = train.x[train.mask]
+        lo, hi = x.amin(0), x.amax(0)
+        m.coord_center.copy_(0.5 * (lo + hi))
+        m.coord_scale.fill_(float(0.5 * (hi - lo).max()))
+        a = train.a[train.mask]
+        m.in_lo.copy_(a.amin(0))
+        m.in_hi.copy_(a.amax(0))
+        u = train.u[train.mask]
+        m.out_mean.copy_(u.mean(0))
+        m.out_std.copy_(u.std(0).clamp_min(1e-12))
+
+    # -------------------------------------------------------------------------- fit
+    def fit(self, problem, data: xr.Dataset, trainer: Trainer) -> FitReport:
+        self.setup = {"problem": problem.name, "task": problem.task,
+                      "inputs": list(problem.inputs), "outputs": list(problem.outputs)}
+        self.build(self.setup)
+        train = MeshSamples(select_split(data, "train"), self.setup["inputs"], self.setup["outputs"])
+        val_data = select_split(data, "validation")
+        val = MeshSamples(val_data, self.setup["inputs"], self.setup["outputs"]) if val_data.sizes["sample"] else None
+        self._fit_statistics(train)
+        self.to(trainer.device)
+        encoder_history: list[dict] = []
+        if trainer.resume is not None:  # both stages resume from the decoder's checkpoint
+            self.model.load_state_dict(trainer.resume["solver"]["tensors"])
+        else:
+            encoder_history = self.fit_encoder(train, trainer.device)
+        contexts = self.fit_context_statistics(train)
+        report = self.fit_decoder(train, val, contexts, trainer)
+        report.history = encoder_history + report.history
+        return report
+
+    def fit_encoder(self, train: MeshSamples, device: torch.device) -> list[dict]:
+        """Stage 1: meta-learn the geometry auto-decoder; returns per-epoch records."""
+        o, m = self.options, self.model
+        enc = list(m.encoder.parameters())
+        opt = torch.optim.AdamW(enc, lr=o.encoder_lr)
+        opt_lr = torch.optim.Adam([m.inner_lr], lr=o.inner_lr_lr)
+        points = min(o.encoder_points, train.min_nodes)
+        history = []
+        n_batches = math.ceil(len(train) / o.encoder_batch_size)
+        with make_progress() as bar:
+            task = bar.add_task("encoder", total=o.encoder_epochs * n_batches, status="")
+            for epoch in range(o.encoder_epochs):
+                t0, total = time.perf_counter(), 0.0
+                order = torch.randperm(len(train))
+                for start in range(0, len(train), o.encoder_batch_size):
+                    i = order[start:start + o.encoder_batch_size]
+                    x, a, mask = (t[i].to(device) for t in (train.x, train.a, train.mask))
+                    x, a = m.coords(x), m.inputs(a)
+                    poses = m.sample_poses(x, mask)
+                    idx = _subsets(mask, o.inner_steps + 1, points)
+                    xs, as_ = _gather(x, idx), _gather(a, idx)
+                    w = torch.full(idx.shape, 1.0 / points, device=device)
+                    c = m.autodecode(xs[:, :-1], as_[:, :-1], w[:, :-1], poses, o.inner_steps, create_graph=True)
+                    loss = m.reconstruction_error(xs[:, -1], as_[:, -1], w[:, -1], poses, c).mean()
+                    opt.zero_grad(set_to_none=True)
+                    opt_lr.zero_grad(set_to_none=True)
+                    loss.backward()
+                    nn.utils.clip_grad_norm_([*enc, m.inner_lr], 1.0)
+                    opt.step()
+                    opt_lr.step()
+                    total += float(loss.detach()) * len(i)
+                    bar.advance(task)
+                record = {"stage": "encoder", "epoch": epoch, "train_loss": total / len(train),
+                          "seconds": time.perf_counter() - t0}
+                history.append(record)
+                bar.update(task, status=f"reconstruction mse {record['train_loss']:.3g}")
+        return history
+
+    @torch.no_grad()
+    def fit_context_statistics(self, train: MeshSamples) -> torch.Tensor:
+        """Standardisation of the geometry contexts over training samples x latents; returns the
+        training contexts ``(s, L, c)``."""
+        c = self.encode(train)
+        self.model.ctx_mean.copy_(c.mean((0, 1)))
+        self.model.ctx_std.copy_(c.std((0, 1)).clamp_min(1e-6))
+        return c
+
+    def fit_decoder(self, train: MeshSamples, val: MeshSamples | None, contexts: torch.Tensor,
+                    trainer: Trainer) -> FitReport:
+        """Stage 2: supervised decoder training through the engine's `Trainer` on the training
+        samples' geometry ``contexts``."""
+        m, device = self.model, trainer.device
+        points = min(self.options.decoder_points, train.min_nodes)
+
+        def step_loss(index: torch.Tensor) -> torch.Tensor:
+            x, a, u, mask = (t[index].to(device) for t in (train.x, train.a, train.u, train.mask))
+            x, a = m.coords(x), m.inputs(a)
+            poses = m.sample_poses(x, mask)
+            idx = _subsets(mask, 1, points)
+            xs, as_, us = (_gather(t, idx)[:, 0] for t in (x, a, u))
+            pred = m.decode(xs, as_, poses, contexts[index].to(device))
+            return trainer.loss(pred, (us - m.out_mean) / m.out_std)
+
+        def batches(generator: torch.Generator):
+            order = torch.randperm(len(train), generator=generator)
+            return (order[s:s + trainer.batch_size] for s in range(0, len(train), trainer.batch_size))
+
+        def validate() -> float:
+            return float(self.errors(val).mean())
+
+        return trainer.fit(self, m, step_loss, batches, validate if val is not None else None,
+                           n_batches=math.ceil(len(train) / trainer.batch_size))
+
+    # ---------------------------------------------------------------------- predict
+    def _chunks(self, samples: MeshSamples):
+        per = max(1, CHUNK_ROWS // samples.x.shape[1])
+        for s in range(0, len(samples), per):
+            yield slice(s, s + per)
+
+    def encode(self, samples: MeshSamples) -> torch.Tensor:
+        """Geometry contexts ``(s, L, c)``: the inner loop on every node of every sample."""
+        m, device = self.model, self.device
+        out = []
+        with torch.enable_grad():
+            for sl in self._chunks(samples):
+                x, a, mask = (t[sl].to(device) for t in (samples.x, samples.a, samples.mask))
+                x, a = m.coords(x), m.inputs(a)
+                w = (mask / mask.sum(1, keepdim=True)).to(x.dtype)
+                out.append(m.autodecode(x[:, None], a[:, None], w[:, None], m.sample_poses(x, mask),
+                                        self.options.inner_steps, create_graph=False).cpu())
+        return torch.cat(out)
+
+    @torch.no_grad()
+    def predict(self, samples: MeshSamples, contexts: torch.Tensor | None = None) -> torch.Tensor:
+        """Outputs ``(s, n, c_out)`` in physical units at every node (padding zero)."""
+        m, device = self.model, self.device
+        m.eval()
+        contexts = self.encode(samples) if contexts is None else contexts
+        out = []
+        for sl in self._chunks(samples):
+            x, a, mask = (t[sl].to(device) for t in (samples.x, samples.a, samples.mask))
+            x, a = m.coords(x), m.inputs(a)
+            pred = m.decode(x, a, m.sample_poses(x, mask), contexts[sl].to(device))
+            out.append((pred * m.out_std + m.out_mean).masked_fill(~mask[..., None], 0.0).cpu())
+        return torch.cat(out)
+
+    def errors(self, samples: MeshSamples) -> torch.Tensor:
+        """Per-sample relative L2 error over the nodes (all output channels), ``(s,)``."""
+        pred = self.predict(samples).double()
+        ref = samples.u.double().masked_fill(~samples.mask[..., None], 0.0)
+        return (pred - ref).flatten(1).norm(dim=1) / ref.flatten(1).norm(dim=1).clamp_min(1e-12)
+
+    def score(self, problem, data: xr.Dataset) -> dict[str, float]:
+        """``test_rel_l2``: mean per-sample relative L2 error on the samples' own meshes."""
+        samples = MeshSamples(data, self.setup["inputs"], self.setup["outputs"])
+        return {"test_rel_l2": float(self.errors(samples).mean())}
+
+    def solve(self, problem, inputs: xr.Dataset) -> xr.Dataset:
+        """The output fields on each sample's mesh (padded layout, see `pdesolve.data.mesh_samples`)."""
+        missing = [n for n in self.setup["inputs"] if n not in inputs.data_vars]
+        if missing:
+            raise UserError(f"inputs lack {missing} (expected the geometry fields {self.setup['inputs']})")
+        samples = MeshSamples(inputs, self.setup["inputs"], None)
+        pred = self.predict(samples).numpy()
+        counts = samples.mask.sum(1).tolist()
+        meshes = [sample_mesh(inputs, i) for i in range(len(samples))]
+        fields = {n: [pred[i, :counts[i], c] for i in range(len(samples))]
+                  for c, n in enumerate(self.setup["outputs"])}
+        return padded_dataset(meshes, fields, problem.fields)

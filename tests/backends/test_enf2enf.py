@@ -1,0 +1,178 @@
+"""enf2enf: equivariance of the field decoder, the meta-learned inner loop, resolution transfer,
+persistence, UGRID predictions and the shipped case."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pdesolve.backends.base import Solver, get_backend
+from pdesolve.backends.enf2enf import MeshSamples
+from pdesolve.config import TrainConfig, load_case
+from pdesolve.data.mesh import Mesh
+from pdesolve.data.mesh_samples import sample_mesh, sample_values, split_union
+from pdesolve.data.netcdf import read_netcdf, write_netcdf
+from pdesolve.data.samples import add_splits, select_split
+from pdesolve.engines.train import Trainer
+from pdesolve.nn.equivariant_fields import EquivariantCrossAttention, EquivariantNeuralField, latent_grid
+from pdesolve.problems.elasticity_voids import ElasticityVoids
+
+CASES = Path(__file__).resolve().parents[2] / "cases"
+TINY = dict(encoder_hidden=16, decoder_hidden=24, decoder_self_attention_layers=1, fourier_features=8,
+            encoder_epochs=6, encoder_batch_size=4, encoder_lr=3e-3, inner_lr_lr=3e-3,
+            encoder_points=96, decoder_points=96)
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return ElasticityVoids({"mesh_size": 0.1})
+
+
+@pytest.fixture(scope="module")
+def data(problem):
+    return add_splits(problem.generate(16, seed=3), 12, 0, 4)
+
+
+@pytest.fixture(scope="module")
+def solver(problem, data):
+    torch.manual_seed(0)
+    s = get_backend("enf2enf", **TINY)
+    s.fit(problem, data, Trainer(TrainConfig(epochs=8, batch_size=4, lr=3e-3, loss="mse", seed=0), "cpu"))
+    return s
+
+
+def test_decoder_is_translation_equivariant():
+    torch.manual_seed(0)
+    field = EquivariantNeuralField(2, 8, hidden=16, heads=2, self_attention_layers=1, extra_dim=1,
+                                   n_freq=8, freq_q=1.0, freq_v=1.0)
+    x, extra = torch.rand(2, 50, 2) * 2 - 1, torch.randn(2, 50, 1)
+    poses = latent_grid(3, -0.75, 0.75).expand(2, -1, -1)
+    contexts = torch.randn(2, 9, 8)
+    shift = torch.tensor([0.7, -1.3])
+    out = field(x, poses, contexts, 0.5, extra)
+    moved = field(x + shift, poses + shift, contexts, 0.5, extra)
+    torch.testing.assert_close(moved, out, atol=1e-5, rtol=1e-5)
+    # absolute positions matter only through x - p: moving the queries alone changes the field
+    assert (field(x + shift, poses, contexts, 0.5, extra) - out).abs().max() > 1e-3
+
+
+def test_gaussian_window_localises_attention():
+    """Latents farther than a few windows from a query receive no attention."""
+    torch.manual_seed(0)
+    cross = EquivariantCrossAttention(2, 0, 8, hidden=8, heads=1, n_freq=8)
+    poses = torch.tensor([[[0.0, 0.0], [5.0, 0.0]]])
+    x = torch.zeros(1, 1, 2)
+    near = torch.randn(1, 1, 8)
+    far_a, far_b = torch.randn(1, 1, 8), torch.randn(1, 1, 8)
+    out_a = cross(x, poses, torch.cat([near, far_a], 1), window=0.5)
+    out_b = cross(x, poses, torch.cat([near, far_b], 1), window=0.5)
+    torch.testing.assert_close(out_a, out_b)
+    wide_b = cross(x, poses, torch.cat([near, far_b], 1), window=50.0)
+    assert (wide_b - out_a).abs().max() > 1e-4
+
+
+def test_inner_loop_lowers_reconstruction_error(solver, data):
+    m = solver.model
+    s = MeshSamples(select_split(data, "test"), ["sdf"], None)
+    x, a = m.coords(s.x), m.inputs(s.a)
+    w = s.mask / s.mask.sum(1, keepdim=True)
+    poses = m.sample_poses(x, s.mask)
+    errors = []
+    for steps in range(4):
+        with torch.enable_grad():
+            c = m.autodecode(x[:, None], a[:, None], w[:, None], poses, steps, create_graph=False) if steps \
+                else torch.ones(len(s), *m.inner_lr.shape)
+        with torch.no_grad():
+            errors.append(float(m.reconstruction_error(x, a, w, poses, c).mean()))
+    assert all(later < earlier for earlier, later in zip(errors, errors[1:])), errors
+    assert errors[-1] < 0.5 * errors[0]
+
+
+def test_outer_gradient_flows_through_the_inner_loop(solver, data):
+    """Second order: the Meta-SGD rates are only reached through the inner loop's gradients."""
+    m = solver.model
+    s = MeshSamples(select_split(data, "train"), ["sdf"], None)
+    x, a = m.coords(s.x[:2]), m.inputs(s.a[:2])
+    w = (s.mask[:2] / s.mask[:2].sum(1, keepdim=True)).float()
+    poses = m.sample_poses(x, s.mask[:2])
+    m.zero_grad()
+    c = m.autodecode(x[:, None], a[:, None], w[:, None], poses, 3, create_graph=True)
+    m.reconstruction_error(x, a, w, poses, c).mean().backward()
+    assert m.inner_lr.grad is not None and m.inner_lr.grad.abs().sum() > 0
+    assert all(p.grad is not None for p in m.encoder.cross.query.parameters())
+    m.zero_grad()
+
+
+def test_trained_model_beats_its_untrained_start_and_checkpoints(solver, problem, data, tmp_path):
+    test = select_split(data, "test")
+    err = solver.score(problem, test)["test_rel_l2"]
+    assert err < 0.5
+    path = solver.save(tmp_path / "enf.pt")
+    state = torch.load(path, weights_only=True)
+    again = Solver.from_state_dict(state)
+    assert again.score(problem, test)["test_rel_l2"] == pytest.approx(err, rel=1e-6)
+
+
+def test_prediction_follows_a_translated_geometry(solver, problem, data):
+    test = select_split(data, "test")
+    moved = test.copy(deep=True)
+    moved["node_x"] = test["node_x"] + 0.37
+    moved["node_y"] = test["node_y"] - 0.21
+    a, b = solver.solve(problem, test), solver.solve(problem, moved)
+    np.testing.assert_allclose(b["von_mises"].values, a["von_mises"].values, atol=1e-4, equal_nan=True)
+
+
+def test_resolution_transfer(solver, problem, data):
+    """Trained on node subsets of coarse meshes, evaluated on all nodes of meshes twice as fine."""
+    test = select_split(data, "test")
+    fine = problem.samples(test["sample_index"].values, seed=3, resolution=20)
+    assert fine["node_count"].min() > 2 * test["node_count"].max()
+    coarse_err = solver.score(problem, test)["test_rel_l2"]
+    fine_err = solver.score(problem, fine)["test_rel_l2"]
+    assert fine_err < 1.2 * coarse_err + 0.02, (coarse_err, fine_err)
+    # the geometry code hardly depends on the mesh it was fitted on
+    c_coarse = solver.encode(MeshSamples(test, ["sdf"], None))
+    c_fine = solver.encode(MeshSamples(fine, ["sdf"], None))
+    assert (c_fine - c_coarse).norm() < 0.15 * c_coarse.norm()
+
+
+def test_predictions_round_trip_as_ugrid(solver, problem, data, tmp_path):
+    from pdesolve.engines.mesh_maps import mesh_map_rollout
+
+    class Resolved:  # the part of a ResolvedCase the rollout handler reads
+        pass
+
+    resolved = Resolved()
+    resolved.problem = problem
+    test = select_split(data, "test")
+    ds, metrics, _, _ = mesh_map_rollout(resolved, solver, test, None)
+    assert ds["mesh"].attrs["cf_role"] == "mesh_topology"
+    path = write_netcdf(ds, tmp_path / "rollout.nc")
+    back = read_netcdf(path)
+    assert isinstance(Mesh.from_ugrid(back), Mesh)
+    meshes, fields = split_union(back, ["von_mises", "von_mises_reference"])
+    assert len(meshes) == test.sizes["sample"]
+    for i, mesh in enumerate(meshes):
+        ref_mesh = sample_mesh(test, i)
+        np.testing.assert_array_equal(mesh.cells, ref_mesh.cells)
+        np.testing.assert_allclose(mesh.nodes, ref_mesh.nodes)
+        np.testing.assert_allclose(fields["von_mises_reference"][i], sample_values(test, "von_mises", i))
+    err = back["rel_l2_error"].values
+    assert err.shape == (test.sizes["sample"],)
+    assert metrics["rollout_rel_l2"] == pytest.approx(float(err.mean()), rel=1e-5)
+
+
+def test_shipped_case_loads():
+    resolved = load_case(CASES / "elasticity_enf2enf.yaml", ["train.epochs=0"])
+    assert resolved.backend_cls.name == "enf2enf"
+    assert resolved.problem.task == "mesh_map"
+
+
+def test_rejects_grid_problems():
+    from pdesolve.errors import UserError
+
+    with pytest.raises(UserError, match="mesh_map"):
+        load_case(CASES / "elasticity_enf2enf.yaml", ["problem={name: darcy_2d}", "compare.baselines=[]"])
