@@ -156,12 +156,16 @@ def compare(
         help="Classical baseline to run (repeatable; default: the case's compare.baselines).")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder (default: RUN/compare).")] = None,
     device: DeviceOption = "auto",
+    model: Annotated[list[Path] | None, typer.Option(
+        help="Another run trained on the same data (e.g. an FNO), compared from the same inputs "
+             "(repeatable).")
+    ] = None,
 ):
     """Compare the model against classical baselines: table, figures and statistics."""
     from pdesolve.engines.compare import compare_run
     from pdesolve.engines.device import resolve_device
 
-    c = compare_run(run, baselines=baseline, out=out_dir, device=resolve_device(device))
+    c = compare_run(run, baselines=baseline, out=out_dir, device=resolve_device(device), models=model)
     out.print(c.table(), soft_wrap=True)
     _summary("pdesolve compare", [("folder", c.out_dir), *[("file", f.name) for f in c.files]])
 

@@ -159,6 +159,12 @@ class Solver(Registered):
     def build(self, setup: dict[str, Any]) -> None:
         """Create untrained modules from ``setup`` (JSON-able facts of the problem and data)."""
 
+    @property
+    def label(self) -> str:
+        """The method's name in comparison tables and figures (the backend name, unless a variant
+        adds to it)."""
+        return self.name
+
     def to(self, device: torch.device | str) -> Solver:
         self.modules().to(device)
         return self

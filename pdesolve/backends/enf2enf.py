@@ -8,7 +8,7 @@ poses and Gaussian window frozen.
 1. **Geometry encoder** (stage 1, meta-learned auto-decoding). A sample's input fields (the
    signed distance) are fitted by ``inner_steps`` steps ``c <- c - alpha * grad_c MSE`` from
    ``c = 1``, each on a fresh random subset of ``encoder_points`` nodes; ``alpha`` is learned per
-   latent parameter (Meta-SGD, clipped to [1e-6, 10]). The outer loss is the MSE after the inner
+   latent dimension (Meta-SGD, clipped to [1e-6, 10]). The outer loss is the MSE after the inner
    loop on one more subset, differentiated through the loop (second order); AdamW on the network,
    Adam on ``alpha``, gradient norm clipped to 1. The fitted contexts are the geometry code.
 2. **Physics decoder** (stage 2, supervised, encoder frozen). The geometry contexts, standardised
@@ -52,20 +52,23 @@ class ENF2ENFOptions(BackendOptions):
 
     latents_per_axis: int = Field(3, ge=1, description="latents per axis (L = latents_per_axis^2)")
     latent_dim: int = Field(8, gt=0, description="context vector size")
-    latent_bbox: tuple[float, float] = Field((-0.75, 0.75), description="latent grid span (normalised units)")
+    latent_bbox: tuple[float, float] | tuple[tuple[float, float], tuple[float, float]] = Field(
+        (-0.75, 0.75), description="latent grid span (normalised units): (lo, hi) for both axes, or "
+                                   "((x_lo, x_hi), (y_lo, y_hi))")
     window: float | None = Field(
         None, gt=0, description="Gaussian window sigma (normalised units); null = the value the authors' "
                                 "JAX code actually uses, 2 / latents_per_axis")
     anchor: Literal["bbox", "fixed"] = Field(
         "bbox", description="centre the latent grid on each sample's bounding box, or keep it fixed")
-    query_inputs: bool = Field(True, description="append the input fields (SDF) to the decoder's bi-invariant")
+    query_inputs: bool = Field(
+        True, description="append the input fields (SDF) to the decoder's bi-invariant")
     heads: int = Field(2, gt=0)
     encoder_hidden: int = Field(128, gt=0)
     decoder_hidden: int = Field(256, gt=0)
     decoder_self_attention_layers: int = Field(2, ge=0)
     fourier_features: int = Field(64, gt=0, description="random Fourier frequencies per embedding")
-    encoder_freq: tuple[float, float] = Field((0.5, 0.5), description="query, value frequency scales (encoder)")
-    decoder_freq: tuple[float, float] = Field((0.1, 0.1), description="query, value frequency scales (decoder)")
+    encoder_freq: tuple[float, float] = Field((0.5, 0.5), description="query, value frequency scales")
+    decoder_freq: tuple[float, float] = Field((0.1, 0.1), description="query, value frequency scales")
     inner_steps: int = Field(3, ge=1, description="auto-decoding gradient steps")
     inner_lr: float = Field(0.5, gt=0, description="initial Meta-SGD learning rate")
     encoder_epochs: int = Field(1500, ge=0, description="stage-1 epochs (the decoder uses train.epochs)")
@@ -75,10 +78,16 @@ class ENF2ENFOptions(BackendOptions):
     encoder_points: int = Field(5000, gt=0, description="nodes per inner step (capped at the smallest mesh)")
     decoder_points: int = Field(5000, gt=0, description="nodes per sample per decoder step (capped likewise)")
 
+    @property
+    def latent_bounds(self) -> list[tuple[float, float]]:
+        """``latent_bbox`` per axis."""
+        box = self.latent_bbox
+        return [tuple(b) for b in box] if isinstance(box[0], tuple) else [tuple(box)] * 2
+
     @model_validator(mode="after")
     def _bbox(self):
-        if not self.latent_bbox[0] < self.latent_bbox[1]:
-            raise ValueError("latent_bbox must be (lo, hi) with lo < hi")
+        if not all(lo < hi for lo, hi in self.latent_bounds):
+            raise ValueError("latent_bbox must be (lo, hi) with lo < hi, per axis")
         return self
 
 
@@ -91,18 +100,21 @@ class ENF2ENFModel(nn.Module):
         self.window = o.window if o.window is not None else 2.0 / o.latents_per_axis
         self.encoder = EquivariantNeuralField(n_in, o.latent_dim, o.encoder_hidden, o.heads, 0, 2, 0,
                                               o.fourier_features, *o.encoder_freq)
-        self.decoder = EquivariantNeuralField(n_out, o.latent_dim, o.decoder_hidden, o.heads,
-                                              o.decoder_self_attention_layers, 2, n_in if o.query_inputs else 0,
-                                              o.fourier_features, *o.decoder_freq)
+        self.decoder = EquivariantNeuralField(
+            n_out, o.latent_dim, o.decoder_hidden, o.heads, o.decoder_self_attention_layers, 2,
+            n_in if o.query_inputs else 0, o.fourier_features, *o.decoder_freq)
         self.query_inputs = o.query_inputs
-        L = o.latents_per_axis ** 2
-        self.inner_lr = nn.Parameter(torch.full((L, o.latent_dim), o.inner_lr))
-        self.register_buffer("poses", latent_grid(o.latents_per_axis, *o.latent_bbox))
-        for name, size in (("coord_center", 2), ("coord_scale", 1), ("in_lo", n_in), ("in_hi", n_in),
-                           ("out_mean", n_out), ("out_std", n_out), ("ctx_mean", o.latent_dim),
-                           ("ctx_std", o.latent_dim)):
-            self.register_buffer(name, torch.zeros(size) if "mean" in name or "lo" in name or "center" in name
-                                 else torch.ones(size))
+        self.n_latents = o.latents_per_axis ** 2
+        self.inner_lr = nn.Parameter(torch.full((o.latent_dim,), o.inner_lr))
+        self.register_buffer("poses", latent_grid(o.latents_per_axis, o.latent_bounds))
+        statistics = {  # set from the training split by the solver
+            "coord_center": torch.zeros(2), "coord_scale": torch.ones(1),
+            "in_lo": torch.zeros(n_in), "in_hi": torch.ones(n_in),
+            "out_mean": torch.zeros(n_out), "out_std": torch.ones(n_out),
+            "ctx_mean": torch.zeros(o.latent_dim), "ctx_std": torch.ones(o.latent_dim),
+        }
+        for name, value in statistics.items():
+            self.register_buffer(name, value)
 
     # ---------------------------------------------------------------- normalisation
     def coords(self, x: torch.Tensor) -> torch.Tensor:
@@ -131,7 +143,8 @@ class ENF2ENFModel(nn.Module):
         (``k = steps`` sets, or one set reused), weights summing to 1 per sample and set.
         """
         b = x.shape[0]
-        c = torch.ones(b, *self.inner_lr.shape, device=x.device, dtype=x.dtype, requires_grad=True)
+        c = torch.ones(b, self.n_latents, self.inner_lr.shape[0], device=x.device, dtype=x.dtype,
+                       requires_grad=True)
         lr = self.inner_lr.clamp(*INNER_LR_RANGE)
         for s in range(steps):
             k = s % x.shape[1]
@@ -148,7 +161,8 @@ class ENF2ENFModel(nn.Module):
         return (((pred - target) ** 2).mean(-1) * weight).sum(-1)
 
     # -------------------------------------------------------------------- decoder
-    def decode(self, x: torch.Tensor, a: torch.Tensor, poses: torch.Tensor, contexts: torch.Tensor) -> torch.Tensor:
+    def decode(self, x: torch.Tensor, a: torch.Tensor, poses: torch.Tensor,
+               contexts: torch.Tensor) -> torch.Tensor:
         """Standardised outputs ``(b, n, c_out)`` at normalised ``x`` with normalised inputs ``a``."""
         ctx = (contexts - self.ctx_mean) / self.ctx_std
         return self.decoder(x, poses, ctx, self.window, a if self.query_inputs else None)
@@ -225,7 +239,8 @@ class ENF2ENFSolver(Solver, name="enf2enf"):
         self.build(self.setup)
         train = MeshSamples(select_split(data, "train"), self.setup["inputs"], self.setup["outputs"])
         val_data = select_split(data, "validation")
-        val = MeshSamples(val_data, self.setup["inputs"], self.setup["outputs"]) if val_data.sizes["sample"] else None
+        val = (MeshSamples(val_data, self.setup["inputs"], self.setup["outputs"])
+               if val_data.sizes["sample"] else None)
         self._fit_statistics(train)
         self.to(trainer.device)
         encoder_history: list[dict] = []
@@ -260,7 +275,8 @@ class ENF2ENFSolver(Solver, name="enf2enf"):
                     idx = _subsets(mask, o.inner_steps + 1, points)
                     xs, as_ = _gather(x, idx), _gather(a, idx)
                     w = torch.full(idx.shape, 1.0 / points, device=device)
-                    c = m.autodecode(xs[:, :-1], as_[:, :-1], w[:, :-1], poses, o.inner_steps, create_graph=True)
+                    c = m.autodecode(xs[:, :-1], as_[:, :-1], w[:, :-1], poses, o.inner_steps,
+                                     create_graph=True)
                     loss = m.reconstruction_error(xs[:, -1], as_[:, -1], w[:, -1], poses, c).mean()
                     opt.zero_grad(set_to_none=True)
                     opt_lr.zero_grad(set_to_none=True)

@@ -130,7 +130,7 @@ def union_dataset(meshes: Sequence[Mesh], fields: Mapping[str, Sequence[np.ndarr
     """All ``meshes`` as one UGRID mesh with ``node_sample(node)``; ``fields[name][i]`` on mesh i."""
     offsets = np.cumsum([0] + [m.n_nodes for m in meshes])
     union = Mesh(np.concatenate([m.nodes for m in meshes]),
-                 np.concatenate([m.cells + o for m, o in zip(meshes, offsets)]),
+                 np.concatenate([m.cells + o for m, o in zip(meshes, offsets[:-1], strict=True)]),
                  np.concatenate([m.boundary for m in meshes]), meshes[0].units)
     data = {name: xr.Variable(("node",), np.concatenate([np.asarray(v, np.float32) for v in values]),
                               specs[name].attrs()) for name, values in fields.items()}

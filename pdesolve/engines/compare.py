@@ -23,10 +23,11 @@ from pdesolve.data.netcdf import atomic_replace, write_netcdf
 from pdesolve.data.samples import select_split
 from pdesolve.data.tensors import grid_from_dataset, to_tensor
 from pdesolve.engines import figures
-from pdesolve.engines.data import load_or_generate
+from pdesolve.engines.data import load_or_generate, recipe_of
 from pdesolve.engines.device import describe
 from pdesolve.engines.linear import TOLERANCES, histories_dataset, history_curves, run_methods, summary_row
 from pdesolve.engines.mesh_maps import compare_mesh_map
+from pdesolve.engines.mesh_movement import compare_mesh_movement
 from pdesolve.engines.rollout import predict_trajectory
 from pdesolve.engines.runs import RunDir
 from pdesolve.engines.turbulence_stats import compare_turbulence
@@ -124,13 +125,53 @@ def _compare_mesh_map(run: RunDir, resolved, solver, names: list[str], out, devi
     return Comparison(rows, out_dir, files)
 
 
-KIND_COMPARES = {"linear": _compare_linear}  # solver kinds with their own comparison
+def _compare_mesh(run: RunDir, resolved, solver, names: list[str], out, device) -> Comparison:
+    """Mesh movers: the model and each baseline on the test meshes and the held-out sets
+    (`pdesolve.engines.mesh_movement`)."""
+    out_dir = Path(out) if out else run.path / "compare"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows, header, stats, files = compare_mesh_movement(resolved, solver, names, device, out_dir)
+    files = [
+        atomic_replace(out_dir / "table.md", lambda tmp: tmp.write_text(header + markdown_table(rows))),
+        atomic_replace(out_dir / "table.json", lambda tmp: tmp.write_text(
+            json.dumps({"hardware": stats.attrs["hardware"], "rows": rows}, indent=2))),
+        write_netcdf(stats, out_dir / "statistics.nc"),
+        *files,
+    ]
+    run.log(f"compare: {json.dumps(rows)}")
+    return Comparison(rows, out_dir, files)
+
+
+KIND_COMPARES = {"linear": _compare_linear, "mesh": _compare_mesh}  # solver kinds with their own comparison
 TASK_COMPARES = {"mesh_map": _compare_mesh_map}  # problem tasks with their own comparison
 
 
+def _other_models(resolved, runs: list[str | Path], window: int, device) -> list:
+    """The solvers of other runs trained on the same data (to compare from the same inputs), each
+    needing at most ``window`` input frames."""
+    digest = resolved.problem.recipe_hash(recipe_of(resolved))
+    solvers = []
+    for path in runs:
+        other = RunDir.open(path)
+        other_case = other.load_case()
+        if other_case.problem.recipe_hash(recipe_of(other_case)) != digest:
+            raise UserError("this run was trained on other data than the compared run", source=str(path))
+        solver = other.load_solver(device)
+        if solver.kind != "operator" or solver.setup.get("window", 1) > window:
+            raise UserError(f"expected an operator run with a window of at most {window} frames",
+                            source=str(path))
+        solvers.append(solver)
+    return solvers
+
+
 def compare_run(run: RunDir | str | Path, *, baselines: list[str] | None = None,
-                out: str | Path | None = None, device: torch.device | str = "cpu") -> Comparison:
-    """Run the model and each baseline from the test inputs and compare them against the reference."""
+                out: str | Path | None = None, device: torch.device | str = "cpu",
+                models: list[str | Path] | None = None) -> Comparison:
+    """Run the model and each baseline from the test inputs and compare them against the reference.
+
+    ``models``: other run directories (operator backends trained on the same data, e.g. an FNO next
+    to an IFactFormer) rolled out from the same inputs and judged beside the model.
+    """
     run = run if isinstance(run, RunDir) else RunDir.open(run)
     resolved = run.load_case()
     problem = resolved.problem
@@ -141,6 +182,8 @@ def compare_run(run: RunDir | str | Path, *, baselines: list[str] | None = None,
         raise UserError(f"unknown baseline(s) {unknown} for '{problem.name}' "
                         f"(expected: {', '.join(sorted(available)) or 'none'})", source="--baseline")
     solver = run.load_solver(device)
+    if models and (solver.kind in KIND_COMPARES or problem.task in TASK_COMPARES):
+        raise UserError("other models can be compared on map and trajectory problems only", source="--model")
     if solver.kind in KIND_COMPARES:
         return KIND_COMPARES[solver.kind](run, resolved, solver, names, out, device)
     if problem.task in TASK_COMPARES:
@@ -152,6 +195,10 @@ def compare_run(run: RunDir | str | Path, *, baselines: list[str] | None = None,
     grid = grid_from_dataset(test)
     outputs = list(solver.setup["outputs"])
     results: list[MethodResult] = []
+    others = _other_models(resolved, models or [], solver.window, device)
+    labels = [s.label for s in (solver, *others)]
+    if len(set(labels)) < len(labels):
+        raise UserError(f"compared models need distinct labels, got {labels}", source="--model")
 
     if problem.task == "trajectory":
         ref_all = to_tensor(test, outputs)
@@ -162,9 +209,10 @@ def compare_run(run: RunDir | str | Path, *, baselines: list[str] | None = None,
         t = test["time"].values
         times = t[k:k + steps]
         span = float(times[-1] - t[k - 1])
-        traj, sec = _timed(lambda: predict_trajectory(solver.predict, ref_all[:, :k], steps,
-                                                      description=f"rollout {solver.name}"))
-        results.append(MethodResult(solver.name, traj.frames, sec))
+        for model in (solver, *others):
+            traj, sec = _timed(lambda m=model: predict_trajectory(
+                m.predict, ref_all[:, k - m.window:k], steps, description=f"rollout {m.label}"))
+            results.append(MethodResult(model.label, traj.frames, sec))
         start = ref_all[:, k - 1].to(device, torch.float64)  # baselines run on the compare device
         for b in names:
             pred, sec = _timed(lambda b=b: available[b].run(problem, start, grid, float(t[k - 1]), times)
@@ -175,8 +223,9 @@ def compare_run(run: RunDir | str | Path, *, baselines: list[str] | None = None,
         x = to_tensor(test, solver.setup["inputs"])
         reference = to_tensor(test, outputs).unsqueeze(1)
         times = np.zeros(1)
-        pred, sec = _timed(lambda: solver.predict(x.unsqueeze(1)))
-        results.append(MethodResult(solver.name, pred.unsqueeze(1), sec))
+        for model in (solver, *others):
+            pred, sec = _timed(lambda m=model: m.predict(x.unsqueeze(1)))
+            results.append(MethodResult(model.label, pred.unsqueeze(1), sec))
         for b in names:
             pred, sec = _timed(lambda b=b: available[b].run(problem, x.to(torch.float64), grid, 0.0, []).float())
             results.append(MethodResult(b, pred.unsqueeze(1), sec))
@@ -214,7 +263,7 @@ def compare_run(run: RunDir | str | Path, *, baselines: list[str] | None = None,
 
     out_dir = Path(out) if out else run.path / "compare"
     out_dir.mkdir(parents=True, exist_ok=True)
-    header = (f"# {resolved.name}: {solver.name} against {', '.join(names) or 'no baseline'}\n\n"
+    header = (f"# {resolved.name}: {', '.join(labels)} against {', '.join(names) or 'no baseline'}\n\n"
               f"Test samples: {reference.shape[0]}; grid {list(grid.shape)}; hardware: {hardware}.\n"
               f"Errors are relative L2 against the reference data, mean over samples.\n\n")
     files = [

@@ -39,7 +39,7 @@ def reference_spec(spec: FieldSpec) -> FieldSpec:
 def relative_errors(pred: list[np.ndarray], ref: list[np.ndarray]) -> np.ndarray:
     """Per-sample relative L2 error of ``(n_i, c)`` (or ``(n_i,)``) arrays, ``(samples,)``."""
     return np.array([np.linalg.norm(np.asarray(p, np.float64) - r) / max(np.linalg.norm(r), 1e-12)
-                     for p, r in zip(pred, ref)])
+                     for p, r in zip(pred, ref, strict=True)])
 
 
 def _per_sample(ds: xr.Dataset, names: list[str]) -> list[np.ndarray]:
@@ -78,7 +78,7 @@ def mesh_map_figure(mesh: Mesh, reference: np.ndarray, prediction: np.ndarray, p
     emax = float(np.abs(err).max()) or 1.0
     panels = (("reference", reference, "viridis", lo, hi), ("prediction", prediction, "viridis", lo, hi),
               ("error", err, "RdBu_r", -emax, emax))
-    for ax, (label, values, cmap, vmin, vmax) in zip(axes, panels):
+    for ax, (label, values, cmap, vmin, vmax) in zip(axes, panels, strict=True):
         im = ax.tripcolor(mesh.nodes[:, 0], mesh.nodes[:, 1], mesh.cells, values, shading="gouraud",
                           cmap=cmap, vmin=vmin, vmax=vmax)
         ax.set_aspect("equal")

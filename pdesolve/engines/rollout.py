@@ -26,6 +26,7 @@ from pdesolve.engines.data import load_or_generate
 from pdesolve.engines.linear import linear_rollout
 from pdesolve.engines.linear import rollout_figure as linear_rollout_figure
 from pdesolve.engines.mesh_maps import mesh_map_figure, mesh_map_rollout
+from pdesolve.engines.mesh_movement import mesh_panels_figure, mesh_rollout
 from pdesolve.engines.runs import RunDir
 from pdesolve.errors import UserError
 from pdesolve.metrics import relative_l2
@@ -186,9 +187,10 @@ def _field_rollout(resolved: ResolvedCase, solver, test: xr.Dataset, steps: int 
 
 ROLLOUTS = {("operator", "trajectory"): _trajectory_rollout, ("operator", "map"): _map_rollout,
             ("field", "field"): _field_rollout, ("linear", "linear"): linear_rollout,
-            ("operator", "mesh_map"): mesh_map_rollout}
+            ("operator", "mesh_map"): mesh_map_rollout, ("mesh", "mesh"): mesh_rollout}
 # figure makers taking a handler's fig_args; keys not listed use `figures.rollout_figure`
-ROLLOUT_FIGURES = {("linear", "linear"): linear_rollout_figure, ("operator", "mesh_map"): mesh_map_figure}
+ROLLOUT_FIGURES = {("linear", "linear"): linear_rollout_figure, ("operator", "mesh_map"): mesh_map_figure,
+                   ("mesh", "mesh"): mesh_panels_figure}
 
 
 def rollout_run(run: RunDir | str | Path, *, steps: int | None = None, out: str | Path | None = None,
@@ -213,7 +215,7 @@ def rollout_run(run: RunDir | str | Path, *, steps: int | None = None, out: str 
         test = resolved.problem.generate(test.sizes["sample"], resolved.case.data.seed, resolution=resolution)
     ds, metrics, fig_args, name = ROLLOUTS[key](resolved, solver, test, steps)
     ds.attrs.update({
-        "Conventions": "CF-1.10",
+        "Conventions": "CF-1.10 UGRID-1.0" if "mesh" in ds.variables else "CF-1.10",
         "title": f"{resolved.name}: {solver.name} rollout on the test set",
         "source": f"pdesolve {__version__}, backend {solver.name}",
         "run": str(run.path),

@@ -25,11 +25,12 @@ import torch
 from torch import nn
 
 
-def latent_grid(per_axis: int, lo: float, hi: float, ndim: int = 2) -> torch.Tensor:
-    """``per_axis ** ndim`` poses on a regular grid over ``[lo, hi]^ndim`` (ends included), ``(L, ndim)``."""
-    axis = torch.linspace(lo, hi, per_axis)
-    mesh = torch.meshgrid(*([axis] * ndim), indexing="ij")
-    return torch.stack(mesh, dim=-1).reshape(-1, ndim)
+def latent_grid(per_axis: int, bounds: list[tuple[float, float]]) -> torch.Tensor:
+    """``per_axis ** d`` poses on a regular grid over the box ``bounds = [(lo, hi)] * d`` (ends
+    included), ``(L, d)``."""
+    axes = [torch.linspace(lo, hi, per_axis) for lo, hi in bounds]
+    mesh = torch.meshgrid(*axes, indexing="ij")
+    return torch.stack(mesh, dim=-1).reshape(-1, len(bounds))
 
 
 class RandomFourierNet(nn.Module):
@@ -49,7 +50,8 @@ class PointwiseFFN(nn.Sequential):
     """Linear -> GELU -> LayerNorm -> Linear."""
 
     def __init__(self, in_dim: int, hidden: int, out_dim: int):
-        super().__init__(nn.Linear(in_dim, hidden), nn.GELU(), nn.LayerNorm(hidden), nn.Linear(hidden, out_dim))
+        super().__init__(nn.Linear(in_dim, hidden), nn.GELU(), nn.LayerNorm(hidden),
+                         nn.Linear(hidden, out_dim))
 
 
 class EquivariantCrossAttention(nn.Module):
@@ -69,7 +71,8 @@ class EquivariantCrossAttention(nn.Module):
         self.heads, self.hidden = heads, hidden
         width = heads * hidden
         inv = coord_dim + extra_dim
-        self.query = nn.Sequential(RandomFourierNet(inv, hidden, hidden, n_freq, freq_q), nn.Linear(hidden, width))
+        self.query = nn.Sequential(RandomFourierNet(inv, hidden, hidden, n_freq, freq_q),
+                                   nn.Linear(hidden, width))
         self.key = nn.Linear(context_dim, width)
         self.value = nn.Linear(context_dim, width)
         self.value_condition = nn.Sequential(RandomFourierNet(inv, hidden, hidden, n_freq, freq_v),
@@ -122,8 +125,10 @@ class EquivariantNeuralField(nn.Module):
                  n_freq: int = 64, freq_q: float = 1.0, freq_v: float = 1.0):
         super().__init__()
         self.stem = nn.Linear(latent_dim, hidden)
-        self.processor = nn.Sequential(*(LatentSelfAttention(hidden, heads) for _ in range(self_attention_layers)))
-        self.cross = EquivariantCrossAttention(coord_dim, extra_dim, hidden, hidden, heads, n_freq, freq_q, freq_v)
+        self.processor = nn.Sequential(
+            *(LatentSelfAttention(hidden, heads) for _ in range(self_attention_layers)))
+        self.cross = EquivariantCrossAttention(coord_dim, extra_dim, hidden, hidden, heads, n_freq,
+                                               freq_q, freq_v)
         self.head = nn.Sequential(nn.GELU(), nn.Linear(heads * hidden, hidden), nn.GELU(),
                                   nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, out_dim))
 

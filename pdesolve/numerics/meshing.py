@@ -44,28 +44,6 @@ def star_polygon(center: tuple[float, float], radius: float, cos_coeffs: np.ndar
     return np.stack([center[0] + r * np.cos(t), center[1] + r * np.sin(t)], axis=1)
 
 
-def naca4(code: str, n_points: int = 60, chord: float = 1.0) -> np.ndarray:
-    """A closed NACA 4-digit airfoil (e.g. ``"2412"``), leading edge at the origin, chord along +x.
-
-    Cosine spacing, ``n_points`` per side, closed trailing edge; returns ``(2 n_points - 2, 2)``.
-    """
-    if len(code) != 4 or not code.isdigit():
-        raise UserError(f"expected a 4-digit NACA code, got '{code}'")
-    m, p, t = int(code[0]) / 100, int(code[1]) / 10, int(code[2:]) / 100
-    x = 0.5 * (1 - np.cos(np.linspace(0, np.pi, n_points)))
-    yt = 5 * t * (0.2969 * np.sqrt(x) - 0.1260 * x - 0.3516 * x**2 + 0.2843 * x**3 - 0.1036 * x**4)
-    if m > 0 and p > 0:
-        yc = np.where(x < p, m / p**2 * (2 * p * x - x**2), m / (1 - p) ** 2 * (1 - 2 * p + 2 * p * x - x**2))
-        dyc = np.where(x < p, 2 * m / p**2 * (p - x), 2 * m / (1 - p) ** 2 * (p - x))
-    else:
-        yc, dyc = np.zeros_like(x), np.zeros_like(x)
-    th = np.arctan(dyc)
-    upper = np.stack([x - yt * np.sin(th), yc + yt * np.cos(th)], 1)
-    lower = np.stack([x + yt * np.sin(th), yc - yt * np.cos(th)], 1)
-    # trailing edge -> leading edge along the upper side, back along the lower side (counter-clockwise)
-    return chord * np.concatenate([upper[::-1][:-1], lower[:-1]])
-
-
 # ------------------------------------------------------------------------------ geometry
 def _segments(polygon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     a = np.asarray(polygon, np.float64)
@@ -88,7 +66,8 @@ def inside_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
     px, py = points[:, 0:1], points[:, 1:2]
     crosses = (a[None, :, 1] > py) != (b[None, :, 1] > py)
     with np.errstate(divide="ignore", invalid="ignore"):
-        x_at = a[None, :, 0] + (py - a[None, :, 1]) * (b[None, :, 0] - a[None, :, 0]) / (b[None, :, 1] - a[None, :, 1])
+        slope = (b[None, :, 0] - a[None, :, 0]) / (b[None, :, 1] - a[None, :, 1])
+        x_at = a[None, :, 0] + (py - a[None, :, 1]) * slope
     return ((crosses & (px < x_at)).sum(axis=1) % 2) == 1
 
 
@@ -104,7 +83,7 @@ def resample_polygon(polygon: np.ndarray, h: float) -> np.ndarray:
     """The polygon's vertices plus points splitting every edge into pieces of length <= ``h``."""
     a, b = _segments(polygon)
     out = []
-    for p, q in zip(a, b):
+    for p, q in zip(a, b, strict=True):
         n = max(int(np.ceil(np.linalg.norm(q - p) / h)), 1)
         out.append(p + (q - p) * (np.arange(n)[:, None] / n))
     return np.concatenate(out)
@@ -167,3 +146,21 @@ def mesh_with_holes(outer: np.ndarray, holes: list[np.ndarray], h: float, *,
     renumber = np.full(len(nodes), -1, np.int64)
     renumber[used] = np.arange(len(used))
     return Mesh(nodes[used], renumber[cells], tags[used], units)
+
+
+def random_square_polygon(rng: np.random.Generator, split_probability: float = 0.3) -> np.ndarray:
+    """A random convex polygon inscribed in the unit square, as UM2N's random polygonal domains:
+    every side of the square carries one vertex at ``0.5 +- 1/3`` or, with ``split_probability``,
+    two vertices at ``0.25 +- 1/8`` and ``0.75 +- 1/8``; the polygon joins them in order.
+
+    Returns ``(m, 2)`` counter-clockwise vertices, ``4 <= m <= 8``.
+    """
+    def side() -> list[float]:
+        if rng.uniform() < split_probability:
+            return [rng.uniform(0.25 - 0.125, 0.25 + 0.125), rng.uniform(0.75 - 0.125, 0.75 + 0.125)]
+        return [rng.uniform(0.5 - 1 / 3, 0.5 + 1 / 3)]
+
+    bottom, right, top, left = side(), side(), side(), side()
+    points = ([(s, 0.0) for s in bottom] + [(1.0, s) for s in right]
+              + [(s, 1.0) for s in reversed(top)] + [(0.0, s) for s in reversed(left)])
+    return np.array(points, dtype=np.float64)

@@ -34,7 +34,7 @@ class ElasticityVoidsParams(ProblemParams):
                              description="mesh edge length (cell sizes) when data.resolution is null")
     radius: tuple[float, float] = Field((0.14, 0.26), description="min and max mean void radius")
     modes: int = Field(4, ge=0, le=12, description="Fourier modes of the void's radius (k = 2 .. modes + 1)")
-    amplitude: float = Field(0.25, ge=0, lt=0.6, description="radius perturbation of mode k: +-amplitude/(k-1)")
+    amplitude: float = Field(0.25, ge=0, lt=0.6, description="mode k perturbation: +-amplitude/(k-1)")
     center_jitter: float = Field(0.08, ge=0, description="void centre uniform in 0.5 +- this, per axis")
     margin: float = Field(0.06, gt=0, description="smallest distance from the void to the cell's edges")
     polygon_vertices: int = Field(64, ge=16, description="vertices of the void polygon")

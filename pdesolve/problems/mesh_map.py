@@ -21,7 +21,6 @@ import numpy as np
 import xarray as xr
 from scipy.spatial import cKDTree
 
-from pdesolve.data.fields import FieldSpec
 from pdesolve.data.mesh import Mesh
 from pdesolve.data.mesh_samples import padded_dataset, sample_mesh, sample_values
 from pdesolve.errors import UserError
@@ -112,7 +111,8 @@ class MeshMapProblem(Problem):
         ds["polygon_count"] = xr.Variable(("sample",), np.array([len(p) for p in polygons], np.int32),
                                           {"long_name": "vertices of the boundary polygon", "units": "1"})
         ds["sample_index"] = xr.Variable(("sample",), np.asarray(indices, np.int64),
-                                         {"long_name": "index of the sample in its seeded family", "units": "1"})
+                                         {"long_name": "index of the sample in its seeded family",
+                                          "units": "1"})
         return ds
 
     def generate(self, n, seed, *, resolution=None, device="cpu", batch_size=32):
