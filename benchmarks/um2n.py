@@ -15,7 +15,8 @@ Protocol (reduced from Zhang et al., NeurIPS 2024; see docs/backends/um2n.md):
 
 Writes benchmarks/results/um2n.json, um2n.md and um2n_meshes.png.
 
-    .venv/bin/python benchmarks/um2n.py [--epochs 30 --n-train 120] [--run RUN]
+    .venv/bin/python benchmarks/um2n.py [--epochs 50 --n-train 120] [--run RUN] [--device cuda]
+        [--set backend.decoder_widths=[254,508,250,120,20] --set backend.decoder_heads=6 ...]
 """
 
 from __future__ import annotations
@@ -52,9 +53,11 @@ WORK = ROOT / "benchmarks" / "out" / "um2n"
 # What the paper claims (the stored copy of arXiv 2407.00382 exposes only its abstract; its
 # tables could not be read -- see /work/shared/reference/mesh.md 2.8): UM2N's error reduction on
 # Helmholtz close to Monge-Ampere's, no tangling where MA fails, and far faster than MA.
-PAPER = {"helmholtz_error_reduction": "UM2N close to MA (Table 1; numbers not retrievable here)",
-         "tangles": "UM2N: none; MA: fails (tangles) on some non-convex / polygon / coastline cases",
-         "time": "UM2N much faster than MA (ms vs s)"}
+PAPER = {
+    "helmholtz_error_reduction": "UM2N close to MA (Table 1; numbers not retrievable here)",
+    "tangles": "UM2N: none; MA: fails (tangles) on some non-convex / polygon / coastline cases",
+    "time": "UM2N much faster than MA (ms vs s)",
+}
 
 
 def uniform_monitor_displacement(solver, test) -> dict[str, float]:
@@ -74,7 +77,7 @@ def uniform_monitor_displacement(solver, test) -> dict[str, float]:
     out = {"uniform": [], "true_monitor": [], "monge_ampere": []}
     for i, g in enumerate(graphs):
         x0 = g.coords.numpy().astype(np.float64)
-        target = np.stack([test["target_x"].values[i], test["target_y"].values[i]], 1)[:len(x0)]
+        target = np.stack([test["target_x"].values[i], test["target_y"].values[i]], 1)[: len(x0)]
         out["uniform"].append(disp(uniform[i], x0, h[i]))
         out["true_monitor"].append(disp(moved[i].nodes, x0, h[i]))
         out["monge_ampere"].append(disp(target, x0, h[i]))
@@ -83,13 +86,23 @@ def uniform_monitor_displacement(solver, test) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--n-train", type=int, default=120)
     parser.add_argument("--run", help="reuse this trained run instead of training")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (training and the network's timing)")
+    parser.add_argument("--set", dest="extra", action="append", default=[], metavar="PATH=VALUE",
+                        help="further case overrides, e.g. backend.decoder_heads=6 (repeatable)")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    overrides = [f"data.cache_dir={WORK / 'data'}", f"output.runs_dir={WORK / 'runs'}", "train.threads=1",
-                 "train.device=cpu", f"train.epochs={args.epochs}", f"data.n_train={args.n_train}"]
+    overrides = [
+        f"data.cache_dir={WORK / 'data'}",
+        f"output.runs_dir={WORK / 'runs'}",
+        "train.threads=1",
+        f"train.device={args.device}",
+        f"train.epochs={args.epochs}",
+        f"data.n_train={args.n_train}",
+        *args.extra,
+    ]
     t0 = time.perf_counter()
     if args.run:
         run = RunDir.open(args.run)
@@ -97,23 +110,26 @@ def main() -> None:
         fit, test_scores = None, json.loads((run.path / "summary.json").read_text())["test"]
     else:
         resolved = load_case(ROOT / "cases" / "helmholtz_um2n.yaml", overrides)
-        summary = train_case(resolved, device="cpu")
+        summary = train_case(resolved, device=args.device)
         run, fit, test_scores = RunDir.open(summary.run_dir), summary.fit, summary.test
     t_train = time.perf_counter() - t0
-    comparison = compare_run(run, device="cpu")
+    comparison = compare_run(run, device=args.device)
     data, data_path, _ = load_or_generate(resolved)
-    solver = run.load_solver("cpu")
+    solver = run.load_solver(args.device)
     uniform = uniform_monitor_displacement(solver, select_split(data, "test"))
     train = select_split(data, "train")
-    ma_data = {"error_reduction_mean": float((1 - train["error_monge_ampere"] / train["error_original"]).mean()),
-               "iterations_mean": float(train["ma_iterations"].mean()),
-               "converged": int(train["ma_converged"].sum()), "tangled_meshes": int((train["ma_tangled"] > 0).sum()),
-               "meshes": int(train.sizes["sample"])}
+    ma_data = {
+        "error_reduction_mean": float((1 - train["error_monge_ampere"] / train["error_original"]).mean()),
+        "iterations_mean": float(train["ma_iterations"].mean()),
+        "converged": int(train["ma_converged"].sum()),
+        "tangled_meshes": int((train["ma_tangled"] > 0).sum()),
+        "meshes": int(train.sizes["sample"]),
+    }
     command = "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/um2n.py " + " ".join(sys.argv[1:])
     result = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores (shared), "
-                   f"torch {torch.__version__}",
+        f"torch {torch.__version__}",
         "threads": torch.get_num_threads(),
         "command": command,
         "run": str(run.path),
@@ -140,10 +156,12 @@ def main() -> None:
 def report(r: dict) -> str:
     c = r["case"]
     lines = [
-        "## UM2N vs Monge-Ampere (Helmholtz, reduced protocol)", "",
+        "## UM2N vs Monge-Ampere (Helmholtz, reduced protocol)",
+        "",
         f"- date: {r['date']}; machine: {r['machine']}; torch threads: {r['threads']}",
         f"- command: `{r['command']}`",
-        f"- data: {c['data']['n_train']} training / {c['data']['n_val']} validation / {c['data']['n_test']} test "
+        f"- data: {c['data']['n_train']} training / {c['data']['n_val']} validation / "
+        f"{c['data']['n_test']} test "
         f"meshes, h = {c['problem']['mesh_sizes']} (paper: 2 x 300 meshes at lc 0.05 / 0.055); held-out: "
         f"{c['data']['n_test']} meshes at h = {c['problem']['unseen_mesh_size']} and {c['data']['n_test']} "
         "random polygon domains",
@@ -159,14 +177,17 @@ def report(r: dict) -> str:
     ]
     for row in r["compare"]:
         it = "" if row["iterations"] != row["iterations"] else f"{row['iterations']:.0f}"
-        lines.append(f"| {row['set']} | {row['method']} | {row['meshes']} | {row['nodes']:.0f} | "
-                     f"{100 * row['error_reduction']:.1f} % +- {100 * row['error_reduction_std']:.1f} | "
-                     f"{row['tangled_cells']} ({row['tangled_meshes']}) | {row['seconds_per_mesh']:.3g} | "
-                     f"{row['cpu_seconds_per_mesh']:.3g} | {it} |")
+        lines.append(
+            f"| {row['set']} | {row['method']} | {row['meshes']} | {row['nodes']:.0f} | "
+            f"{100 * row['error_reduction']:.1f} % +- {100 * row['error_reduction_std']:.1f} | "
+            f"{row['tangled_cells']} ({row['tangled_meshes']}) | {row['seconds_per_mesh']:.3g} | "
+            f"{row['cpu_seconds_per_mesh']:.3g} | {it} |"
+        )
     u, ma = r["uniform_monitor_displacement_over_h"], r["monge_ampere_training_data"]
     lines += [
         "",
-        f"Monge-Ampere on the {ma['meshes']} training meshes: error reduction {100 * ma['error_reduction_mean']:.1f} %, "
+        f"Monge-Ampere on the {ma['meshes']} training meshes: error reduction "
+        f"{100 * ma['error_reduction_mean']:.1f} %, "
         f"{ma['iterations_mean']:.0f} iterations on average, {ma['converged']} converged, "
         f"{ma['tangled_meshes']} tangled.",
         "",

@@ -40,8 +40,8 @@ from pdesolve.data.mesh import Mesh
 from pdesolve.data.mesh_samples import padded_dataset, sample_mesh, sample_values
 from pdesolve.data.samples import select_split
 from pdesolve.errors import UserError
-from pdesolve.numerics.monge_ampere import tangled_cells
 from pdesolve.nn.graph import DeformationDecoder, GraphBatch, GraphTransformer, LocalFeatures
+from pdesolve.numerics.monge_ampere import tangled_cells
 
 NodeInput = Literal["monitor", "hessian_norm", "solution"]
 MOVED_FIELDS = {
@@ -55,8 +55,10 @@ class UM2NOptions(BackendOptions):
     """Defaults are the released model's, except where noted."""
 
     node_inputs: list[NodeInput] = Field(
-        ["monitor", "hessian_norm", "solution"], min_length=1,
-        description="fields besides coordinates the encoders read (released model: [monitor])")
+        ["monitor", "hessian_norm", "solution"],
+        min_length=1,
+        description="fields besides coordinates the encoders read (released model: [monitor])",
+    )
     encoder_dim: int = Field(64, gt=0, description="transformer embedding width")
     encoder_heads: int = Field(4, gt=0)
     encoder_layers: int = Field(1, ge=1)
@@ -64,8 +66,10 @@ class UM2NOptions(BackendOptions):
     global_features: int = Field(16, gt=0, description="transformer output channels")
     local_features: int = Field(16, gt=1, description="local extractor output channels")
     decoder_widths: tuple[int, ...] = Field(
-        (254, 508, 250, 120, 20), min_length=2,
-        description="decoder input projection width, then each DeformGAT layer's width per head")
+        (254, 508, 250, 120, 20),
+        min_length=2,
+        description="decoder input projection width, then each DeformGAT layer's width per head",
+    )
     decoder_heads: int = Field(6, gt=0)
     coord_weight: float = Field(1.0, ge=0, description="weight of 1000 * L1 coordinate loss (released: 0)")
     area_weight: float = Field(1.0, ge=0, description="weight of the element-area loss")
@@ -88,11 +92,13 @@ class UM2NNetwork(nn.Module):
 
     def __init__(self, n_features: int, o: UM2NOptions):
         super().__init__()
-        self.encoder = GraphTransformer(2 + n_features, o.encoder_dim, o.global_features, o.encoder_heads,
-                                        o.encoder_layers, o.dropout)
+        self.encoder = GraphTransformer(
+            2 + n_features, o.encoder_dim, o.global_features, o.encoder_heads, o.encoder_layers, o.dropout
+        )
         self.local = LocalFeatures(n_features, o.local_features)
-        self.decoder = DeformationDecoder(3 + o.global_features + o.local_features, o.decoder_widths,
-                                          o.decoder_heads)
+        self.decoder = DeformationDecoder(
+            3 + o.global_features + o.local_features, o.decoder_widths, o.decoder_heads
+        )
 
     def forward(self, g: GraphBatch) -> torch.Tensor:
         mesh_features = torch.cat([g.coords, g.features], 1)
@@ -121,9 +127,14 @@ class MeshGraph:
         scale = np.maximum(np.abs(features).max(axis=0), 1e-12)
         e = mesh.edges()
         f32 = torch.float32
-        return cls(torch.as_tensor(mesh.nodes, dtype=f32), torch.as_tensor(features / scale, dtype=f32),
-                   torch.as_tensor(mesh.boundary != 0), torch.as_tensor(np.concatenate([e, e[:, ::-1]]).T.copy()),
-                   torch.as_tensor(mesh.cells), None if target is None else torch.as_tensor(target, dtype=f32))
+        return cls(
+            torch.as_tensor(mesh.nodes, dtype=f32),
+            torch.as_tensor(features / scale, dtype=f32),
+            torch.as_tensor(mesh.boundary != 0),
+            torch.as_tensor(np.concatenate([e, e[:, ::-1]]).T.copy()),
+            torch.as_tensor(mesh.cells),
+            None if target is None else torch.as_tensor(target, dtype=f32),
+        )
 
 
 @dataclass
@@ -135,7 +146,9 @@ class MovedMeshes:
     cpu_seconds: list[float]
 
 
-def collate(graphs: Sequence[MeshGraph], device: torch.device | str) -> tuple[GraphBatch, torch.Tensor | None]:
+def collate(
+    graphs: Sequence[MeshGraph], device: torch.device | str
+) -> tuple[GraphBatch, torch.Tensor | None]:
     """Batch ``graphs`` as one disjoint union on ``device``; returns it and the stacked targets."""
     sizes = torch.tensor([g.coords.shape[0] for g in graphs])
     offsets = torch.cumsum(sizes, 0) - sizes
@@ -144,8 +157,8 @@ def collate(graphs: Sequence[MeshGraph], device: torch.device | str) -> tuple[Gr
         coords=torch.cat([g.coords for g in graphs]),
         features=torch.cat([g.features for g in graphs]),
         fixed=torch.cat([g.fixed for g in graphs]),
-        edges=torch.cat([g.edges + o for g, o in zip(graphs, offsets)], 1),
-        cells=torch.cat([g.cells + o for g, o in zip(graphs, offsets)]),
+        edges=torch.cat([g.edges + o for g, o in zip(graphs, offsets, strict=True)], 1),
+        cells=torch.cat([g.cells + o for g, o in zip(graphs, offsets, strict=True)]),
         graph=torch.repeat_interleave(torch.arange(len(graphs)), sizes),
         cell_graph=torch.repeat_interleave(torch.arange(len(graphs)), cell_counts),
         position=torch.cat([torch.arange(int(n)) for n in sizes]),
@@ -194,16 +207,24 @@ class UM2NSolver(Solver, name="um2n"):
 
     def graphs(self, data: xr.Dataset, *, targets: bool) -> list[MeshGraph]:
         """Every sample of ``data`` (padded mesh layout) as a `MeshGraph`."""
-        missing = [n for n in self.setup["inputs"] + (["target_x", "target_y"] if targets else [])
-                   if n not in data.data_vars]
+        missing = [
+            n
+            for n in self.setup["inputs"] + (["target_x", "target_y"] if targets else [])
+            if n not in data.data_vars
+        ]
         if missing:
             raise UserError(f"mesh data lack {missing} (expected the fields of a 'mesh' problem)")
         out = []
         for i in range(data.sizes["sample"]):
             mesh = sample_mesh(data, i)
-            features = np.stack([sample_values(data, n, i) for n in self.setup["inputs"]], 1).astype(np.float64)
-            target = (np.stack([sample_values(data, n, i) for n in ("target_x", "target_y")], 1)
-                      if targets else None)
+            features = np.stack([sample_values(data, n, i) for n in self.setup["inputs"]], 1).astype(
+                np.float64
+            )
+            target = (
+                np.stack([sample_values(data, n, i) for n in ("target_x", "target_y")], 1)
+                if targets
+                else None
+            )
             out.append(MeshGraph.from_mesh(mesh, features, target))
         return out
 
@@ -244,21 +265,27 @@ class UM2NSolver(Solver, name="um2n"):
 
         def batches(generator: torch.Generator):
             order = torch.randperm(len(train), generator=generator)
-            return (order[s:s + trainer.batch_size] for s in range(0, len(train), trainer.batch_size))
+            return (order[s : s + trainer.batch_size] for s in range(0, len(train), trainer.batch_size))
 
         @torch.no_grad()
         def validate() -> float:
             model.eval()
             total = 0.0
             for s in range(0, len(val), trainer.batch_size):
-                chunk = val[s:s + trainer.batch_size]
+                chunk = val[s : s + trainer.batch_size]
                 g, target = collate(chunk, device)
                 total += float(self.loss(model(g), target, g)) * len(chunk)
             return total / len(val)
 
         self.setup["train_samples"] = int(usable.sum())
-        return trainer.fit(self, model, step_loss, batches, validate if val else None,
-                           n_batches=math.ceil(len(train) / trainer.batch_size))
+        return trainer.fit(
+            self,
+            model,
+            step_loss,
+            batches,
+            validate if val else None,
+            n_batches=math.ceil(len(train) / trainer.batch_size),
+        )
 
     # ---------------------------------------------------------------------------- predict
     @torch.no_grad()
@@ -284,35 +311,46 @@ class UM2NSolver(Solver, name="um2n"):
         """The original meshes of ``data``, their moved versions and the timings."""
         originals = [sample_mesh(data, i) for i in range(data.sizes["sample"])]
         moved = self.move(self.graphs(data, targets=False))
-        return originals, [m.with_nodes(x) for m, x in zip(originals, moved.nodes)], moved
+        return originals, [m.with_nodes(x) for m, x in zip(originals, moved.nodes, strict=True)], moved
 
     def score(self, problem, data: xr.Dataset) -> dict[str, float]:
         """Test metrics on the samples' meshes: coordinate L1 to the Monge--Ampere target, error
         reduction of the PDE solution on the moved mesh (against the original mesh, mean over
         meshes; ``error_reduction_monge_ampere``: the stored targets'), tangled cells, time per mesh."""
         originals, moved, timing = self.move_dataset(data)
-        target = [np.stack([sample_values(data, n, i) for n in ("target_x", "target_y")], 1)
-                  for i in range(len(moved))]
+        target = [
+            np.stack([sample_values(data, n, i) for n in ("target_x", "target_y")], 1)
+            for i in range(len(moved))
+        ]
         errors = [problem.mesh_errors(data, i, {"um2n": m}) for i, m in enumerate(moved)]
         er = np.array([1 - e["um2n"] / e["original"] for e in errors])
         out = {
-            "test_coord_l1": float(np.mean([np.abs(m.nodes - t).mean() for m, t in zip(moved, target)])),
+            "test_coord_l1": float(
+                np.mean([np.abs(m.nodes - t).mean() for m, t in zip(moved, target, strict=True)])
+            ),
             "error_reduction": float(er.mean()),
-            "tangled_cells": float(sum(tangled_cells(o, m.nodes) for o, m in zip(originals, moved))),
+            "tangled_cells": float(
+                sum(tangled_cells(o, m.nodes) for o, m in zip(originals, moved, strict=True))
+            ),
             "seconds_per_mesh": float(np.mean(timing.seconds)),
         }
         if "error_monge_ampere" in data:
             out["error_reduction_monge_ampere"] = float(
-                (1 - data["error_monge_ampere"].values / data["error_original"].values).mean())
+                (1 - data["error_monge_ampere"].values / data["error_original"].values).mean()
+            )
         return out
 
     def solve(self, problem, inputs: xr.Dataset) -> xr.Dataset:
         """The moved meshes (padded layout, `pdesolve.data.mesh_samples`), with each node's
         original coordinates and monitor."""
         originals, moved, timing = self.move_dataset(inputs)
-        fields = {"original_x": [m.nodes[:, 0] for m in originals], "original_y": [m.nodes[:, 1] for m in originals],
-                  "monitor": [sample_values(inputs, "monitor", i) for i in range(len(moved))]}
+        fields = {
+            "original_x": [m.nodes[:, 0] for m in originals],
+            "original_y": [m.nodes[:, 1] for m in originals],
+            "monitor": [sample_values(inputs, "monitor", i) for i in range(len(moved))],
+        }
         ds = padded_dataset(moved, fields, MOVED_FIELDS, {"title": "meshes moved by UM2N"})
-        ds["seconds"] = xr.Variable(("sample",), np.asarray(timing.seconds),
-                                    {"units": "s", "long_name": "UM2N forward wall time"})
+        ds["seconds"] = xr.Variable(
+            ("sample",), np.asarray(timing.seconds), {"units": "s", "long_name": "UM2N forward wall time"}
+        )
         return ds

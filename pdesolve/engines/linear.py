@@ -59,7 +59,9 @@ def _mean(values: list[float | None]) -> float:
 
 def summary_row(name: str, reports: list[SolveReport], tolerances: Sequence[float] = TOLERANCES) -> dict:
     """Mean figures of one method over systems. Iterations and times to a tolerance are averaged
-    over the systems that reached it; ``reached_<tol>`` says how many did."""
+    over the systems that reached it; ``reached_<tol>`` says how many did. ``first_step_loss`` is
+    ``||r_1||^2 / ||b||^2``, the DCDM training loss of the method's first direction on ``b``
+    (identity for CG, a preconditioner solve, the network)."""
     row: dict = {"method": name}
     for t in tolerances:
         its = [r.result.iterations_to(t) for r in reports]
@@ -70,6 +72,8 @@ def summary_row(name: str, reports: list[SolveReport], tolerances: Sequence[floa
     row["matvecs"] = _mean([r.result.matvecs for r in reports])
     row["direction_calls"] = _mean([r.result.direction_calls for r in reports])
     row["final_residual"] = _mean([r.result.true_residual for r in reports])
+    row["first_step_loss"] = _mean([float(r.residuals[1]) ** 2 if len(r.residuals) > 1 else None
+                                    for r in reports])
     return row
 
 

@@ -51,12 +51,14 @@ SAMPLE_SPECS = {
     "error_model": FieldSpec("error_model", "1", "L2 error of u_h on the model's moved mesh"),
     "error_monge_ampere": FieldSpec("error_monge_ampere", "1", "L2 error of u_h on the Monge-Ampere mesh"),
     "error_reduction_model": FieldSpec("error_reduction_model", "1", "1 - error_model / error_original"),
-    "error_reduction_monge_ampere": FieldSpec("error_reduction_monge_ampere", "1",
-                                              "1 - error_monge_ampere / error_original"),
+    "error_reduction_monge_ampere": FieldSpec(
+        "error_reduction_monge_ampere", "1", "1 - error_monge_ampere / error_original"
+    ),
     "tangled_model": FieldSpec("tangled_model", "1", "inverted cells of the model's mesh"),
     "seconds_model": FieldSpec("seconds_model", "s", "model forward time for the mesh"),
-    "displacement_error": FieldSpec("displacement_error", "1",
-                                    "|x_model - x_MA| / |x_MA - x_original| over the nodes"),
+    "displacement_error": FieldSpec(
+        "displacement_error", "1", "|x_model - x_MA| / |x_MA - x_original| over the nodes"
+    ),
 }
 
 
@@ -82,19 +84,31 @@ def mesh_rollout(resolved, solver, test: xr.Dataset, steps: int | None):
     originals, moved, timing = solver.move_dataset(test)
     n = len(moved)
     targets = [_targets(test, i) for i in range(n)]
-    errors = [problem.mesh_errors(test, i, {"model": moved[i], "monge_ampere": originals[i].with_nodes(targets[i])})
-              for i in range(n)]
-    per = {k: np.array([e[k.removeprefix("error_")] for e in errors])
-           for k in ("error_original", "error_model", "error_monge_ampere")}
+    errors = [
+        problem.mesh_errors(test, i, {"model": moved[i], "monge_ampere": originals[i].with_nodes(targets[i])})
+        for i in range(n)
+    ]
+    per = {
+        k: np.array([e[k.removeprefix("error_")] for e in errors])
+        for k in ("error_original", "error_model", "error_monge_ampere")
+    }
     per["error_reduction_model"] = 1 - per["error_model"] / per["error_original"]
     per["error_reduction_monge_ampere"] = 1 - per["error_monge_ampere"] / per["error_original"]
-    per["tangled_model"] = np.array([tangled_cells(o, m.nodes) for o, m in zip(originals, moved)])
+    per["tangled_model"] = np.array(
+        [tangled_cells(o, m.nodes) for o, m in zip(originals, moved, strict=True)]
+    )
     per["seconds_model"] = np.asarray(timing.seconds)
-    per["displacement_error"] = np.array([displacement_error(o, m, t) for o, m, t in zip(originals, moved, targets)])
-    fields = {"original_x": [o.nodes[:, 0] for o in originals], "original_y": [o.nodes[:, 1] for o in originals],
-              "monge_ampere_x": [t[:, 0] for t in targets], "monge_ampere_y": [t[:, 1] for t in targets],
-              "monitor": [sample_values(test, "monitor", i) for i in range(n)],
-              "solution": [sample_values(test, "solution", i) for i in range(n)]}
+    per["displacement_error"] = np.array(
+        [displacement_error(o, m, t) for o, m, t in zip(originals, moved, targets, strict=True)]
+    )
+    fields = {
+        "original_x": [o.nodes[:, 0] for o in originals],
+        "original_y": [o.nodes[:, 1] for o in originals],
+        "monge_ampere_x": [t[:, 0] for t in targets],
+        "monge_ampere_y": [t[:, 1] for t in targets],
+        "monitor": [sample_values(test, "monitor", i) for i in range(n)],
+        "solution": [sample_values(test, "solution", i) for i in range(n)],
+    }
     ds = union_dataset(moved, fields, NODE_SPECS, {"moved_by": solver.name})
     for k, v in per.items():
         ds[k] = xr.Variable(("sample",), v.astype(np.float64), SAMPLE_SPECS[k].attrs())
@@ -108,14 +122,22 @@ def mesh_rollout(resolved, solver, test: xr.Dataset, steps: int | None):
         "seconds_per_sample": float(per["seconds_model"].mean()),
         "stopped": None,
     }
-    panels = {"test sample 0": (fields["monitor"][0], {"original": originals[0],
-                                                       "Monge-Ampere": originals[0].with_nodes(targets[0]),
-                                                       solver.name: moved[0]})}
+    panels = {
+        "test sample 0": (
+            fields["monitor"][0],
+            {
+                "original": originals[0],
+                "Monge-Ampere": originals[0].with_nodes(targets[0]),
+                solver.name: moved[0],
+            },
+        )
+    }
     return ds, metrics, (panels,), "monitor"
 
 
-def mesh_panels_figure(rows: dict[str, tuple[np.ndarray, dict[str, Mesh]]], path: Path, *, name: str = "monitor",
-                       title: str = "") -> Path:
+def mesh_panels_figure(
+    rows: dict[str, tuple[np.ndarray, dict[str, Mesh]]], path: Path, *, name: str = "monitor", title: str = ""
+) -> Path:
     """One row per entry: meshes (columns) with the same topology, coloured by the nodal ``name``
     values (``rows[label] = (values, {column: mesh})``), edges drawn."""
     n_cols = max(len(m) for _, m in rows.values())
@@ -130,7 +152,7 @@ def mesh_panels_figure(rows: dict[str, tuple[np.ndarray, dict[str, Mesh]]], path
             ax.set_xticks([])
             ax.set_yticks([])
             ax.set_title(f"{label}: {col}", fontsize=9)
-        fig.colorbar(im, ax=list(axes[r, :len(meshes)]), shrink=0.8, label=name)
+        fig.colorbar(im, ax=list(axes[r, : len(meshes)]), shrink=0.8, label=name)
     if title:
         fig.suptitle(title)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -144,26 +166,38 @@ def move_set(problem, solver, ds: xr.Dataset, baselines: list[str]) -> dict[str,
     meshes, errors, tangled cells, seconds and (baselines) iterations."""
     available = problem.baselines()
     originals, moved, timing = solver.move_dataset(ds)
-    out: dict[str, list] = {"original": originals, "monitor": [sample_values(ds, "monitor", i) for i in range(len(moved))],
-                            "mesh_model": moved, "seconds_model": timing.seconds, "cpu_seconds_model": timing.cpu_seconds}
+    out: dict[str, list] = {
+        "original": originals,
+        "monitor": [sample_values(ds, "monitor", i) for i in range(len(moved))],
+        "mesh_model": moved,
+        "seconds_model": timing.seconds,
+        "cpu_seconds_model": timing.cpu_seconds,
+    }
     for b in baselines:
-        results = [available[b].move(problem, originals[i], problem.sample_problem(ds, i)) for i in range(len(moved))]
-        out[f"mesh_{b}"] = [o.with_nodes(r.nodes) for o, r in zip(originals, results)]
+        results = [
+            available[b].move(problem, originals[i], problem.sample_problem(ds, i)) for i in range(len(moved))
+        ]
+        out[f"mesh_{b}"] = [o.with_nodes(r.nodes) for o, r in zip(originals, results, strict=True)]
         out[f"seconds_{b}"] = [r.seconds for r in results]
         out[f"cpu_seconds_{b}"] = [r.cpu_seconds for r in results]
         out[f"iterations_{b}"] = [r.iterations for r in results]
         out[f"converged_{b}"] = [int(r.converged) for r in results]
     methods = ["model", *baselines]
-    errors = [problem.mesh_errors(ds, i, {m: out[f"mesh_{m}"][i] for m in methods}) for i in range(len(moved))]
+    errors = [
+        problem.mesh_errors(ds, i, {m: out[f"mesh_{m}"][i] for m in methods}) for i in range(len(moved))
+    ]
     out["error_original"] = [e["original"] for e in errors]
     for m in methods:
         out[f"error_{m}"] = [e[m] for e in errors]
-        out[f"tangled_{m}"] = [tangled_cells(o, x.nodes) for o, x in zip(originals, out[f"mesh_{m}"])]
+        out[f"tangled_{m}"] = [
+            tangled_cells(o, x.nodes) for o, x in zip(originals, out[f"mesh_{m}"], strict=True)
+        ]
     return out
 
 
-def compare_mesh_movement(resolved, solver, baselines: list[str], device, out_dir: Path
-                          ) -> tuple[list[dict], str, xr.Dataset, list[Path]]:
+def compare_mesh_movement(
+    resolved, solver, baselines: list[str], device, out_dir: Path
+) -> tuple[list[dict], str, xr.Dataset, list[Path]]:
     """The model against ``baselines`` on the test split and the problem's held-out sets.
 
     Returns the table rows (one per set and method), a markdown header, the per-mesh statistics
@@ -182,51 +216,120 @@ def compare_mesh_movement(resolved, solver, baselines: list[str], device, out_di
         for m in methods:
             er = 1 - np.asarray(r[f"error_{m}"]) / e0
             tangles = np.asarray(r[f"tangled_{m}"])
-            rows.append({"set": set_name, "method": solver.name if m == "model" else m, "meshes": len(e0),
-                         "nodes": nodes, "error_reduction": float(er.mean()), "error_reduction_std": float(er.std()),
-                         "tangled_cells": int(tangles.sum()), "tangled_meshes": int((tangles > 0).sum()),
-                         "seconds_per_mesh": float(np.mean(r[f"seconds_{m}"])),
-                         "cpu_seconds_per_mesh": float(np.mean(r[f"cpu_seconds_{m}"])),
-                         "iterations": float(np.mean(r[f"iterations_{m}"])) if m != "model" else float("nan")})
+            rows.append(
+                {
+                    "set": set_name,
+                    "method": solver.name if m == "model" else m,
+                    "meshes": len(e0),
+                    "nodes": nodes,
+                    "error_reduction": float(er.mean()),
+                    "error_reduction_std": float(er.std()),
+                    "tangled_cells": int(tangles.sum()),
+                    "tangled_meshes": int((tangles > 0).sum()),
+                    "seconds_per_mesh": float(np.mean(r[f"seconds_{m}"])),
+                    "cpu_seconds_per_mesh": float(np.mean(r[f"cpu_seconds_{m}"])),
+                    "iterations": float(np.mean(r[f"iterations_{m}"])) if m != "model" else float("nan"),
+                }
+            )
         for i in range(len(e0)):
-            per_mesh.append({"set": set_name, "index": i, "error_original": e0[i],
-                             **{f"{k}_{m}": float(r[f"{k}_{m}"][i]) for m in methods
-                                for k in ("error", "tangled", "seconds", "cpu_seconds")},
-                             **{f"{k}_{b}": float(r[f"{k}_{b}"][i]) for b in baselines
-                                for k in ("iterations", "converged")}})
-        columns = {"original": r["original"][0], **{b: r[f"mesh_{b}"][0] for b in baselines},
-                   solver.name: r["mesh_model"][0]}
+            per_mesh.append(
+                {
+                    "set": set_name,
+                    "index": i,
+                    "error_original": e0[i],
+                    **{
+                        f"{k}_{m}": float(r[f"{k}_{m}"][i])
+                        for m in methods
+                        for k in ("error", "tangled", "seconds", "cpu_seconds")
+                    },
+                    **{
+                        f"{k}_{b}": float(r[f"{k}_{b}"][i])
+                        for b in baselines
+                        for k in ("iterations", "converged")
+                    },
+                }
+            )
+        columns = {
+            "original": r["original"][0],
+            **{b: r[f"mesh_{b}"][0] for b in baselines},
+            solver.name: r["mesh_model"][0],
+        }
         figure_rows[set_name] = (r["monitor"][0], columns)
         for col, mesh in columns.items():
-            files.append(mesh.write(out_dir / "paraview" / f"{set_name}_0_{col}.vtu",
-                                    {"monitor": np.asarray(r["monitor"][0], np.float64)}))
-        moved_fields = {"original_x": [o.nodes[:, 0] for o in r["original"]],
-                        "original_y": [o.nodes[:, 1] for o in r["original"]],
-                        "monitor": r["monitor"]}
+            files.append(
+                mesh.write(
+                    out_dir / "paraview" / f"{set_name}_0_{col}.vtu",
+                    {"monitor": np.asarray(r["monitor"][0], np.float64)},
+                )
+            )
+        moved_fields = {
+            "original_x": [o.nodes[:, 0] for o in r["original"]],
+            "original_y": [o.nodes[:, 1] for o in r["original"]],
+            "monitor": r["monitor"],
+        }
         for b in baselines:
-            moved_fields.update({f"{b}_x": [x.nodes[:, 0] for x in r[f"mesh_{b}"]],
-                                 f"{b}_y": [x.nodes[:, 1] for x in r[f"mesh_{b}"]]})
-        specs = {**NODE_SPECS, **{f"{b}_{a}": FieldSpec(f"{b}_{a}", "1", f"{a} of the node moved by {b}")
-                                  for b in baselines for a in "xy"}}
-        files.append(write_netcdf(union_dataset(r["mesh_model"], moved_fields, specs, {
-            "Conventions": "CF-1.10", "title": f"{resolved.name}: {set_name} meshes moved by {solver.name}",
-            "source": f"pdesolve {__version__}"}), out_dir / f"meshes_{set_name}.nc"))
+            moved_fields.update(
+                {
+                    f"{b}_x": [x.nodes[:, 0] for x in r[f"mesh_{b}"]],
+                    f"{b}_y": [x.nodes[:, 1] for x in r[f"mesh_{b}"]],
+                }
+            )
+        specs = {
+            **NODE_SPECS,
+            **{
+                f"{b}_{a}": FieldSpec(f"{b}_{a}", "1", f"{a} of the node moved by {b}")
+                for b in baselines
+                for a in "xy"
+            },
+        }
+        files.append(
+            write_netcdf(
+                union_dataset(
+                    r["mesh_model"],
+                    moved_fields,
+                    specs,
+                    {
+                        "Conventions": "CF-1.10",
+                        "title": f"{resolved.name}: {set_name} meshes moved by {solver.name}",
+                        "source": f"pdesolve {__version__}",
+                    },
+                ),
+                out_dir / f"meshes_{set_name}.nc",
+            )
+        )
     if resolved.case.output.figures:
-        files.append(mesh_panels_figure(figure_rows, out_dir / "meshes.png",
-                                        title=f"{resolved.name}: first mesh of each set, coloured by the monitor"))
+        files.append(
+            mesh_panels_figure(
+                figure_rows,
+                out_dir / "meshes.png",
+                title=f"{resolved.name}: first mesh of each set, coloured by the monitor",
+            )
+        )
     hardware = describe(torch.device(device))
     counts = ", ".join(f"{k} ({v.sizes['sample']} meshes)" for k, v in sets.items())
-    header = (f"# {resolved.name}: {solver.name} against {', '.join(baselines) or 'no baseline'}\n\n"
-              f"Sets: {counts}. Error "
-              "reduction = 1 - e_moved / e_original (mean and std over meshes), e = L2 error of the P1 "
-              "solution against a fine-mesh solution; tangled = inverted cells; seconds per mesh (wall, "
-              "and this process's CPU time, which a busy shared machine inflates less): "
-              f"{solver.name} forward pass on {solver.device} (one mesh per call), Monge-Ampere relaxation "
-              f"with the PDE re-solved on every iterate, on the CPU. Hardware: {hardware}.\n\n")
+    header = (
+        f"# {resolved.name}: {solver.name} against {', '.join(baselines) or 'no baseline'}\n\n"
+        f"Sets: {counts}. Error "
+        "reduction = 1 - e_moved / e_original (mean and std over meshes), e = L2 error of the P1 "
+        "solution against a fine-mesh solution; tangled = inverted cells; seconds per mesh (wall, "
+        "and this process's CPU time, which a busy shared machine inflates less): "
+        f"{solver.name} forward pass on {solver.device} (one mesh per call), Monge-Ampere relaxation "
+        f"with the PDE re-solved on every iterate, on the CPU. Hardware: {hardware}.\n\n"
+    )
     stats = xr.Dataset(
-        {k: xr.Variable(("mesh",), np.asarray([p[k] for p in per_mesh]),
-                        {"long_name": k.replace("_", " "), "units": "s" if "seconds" in k else "1"})
-         for k in per_mesh[0]},
-        attrs={"Conventions": "CF-1.10", "title": f"{resolved.name}: per-mesh statistics",
-               "source": f"pdesolve {__version__}", "hardware": hardware})
+        {
+            k: xr.Variable(
+                ("mesh",),
+                np.asarray([p[k] for p in per_mesh]),
+                {"long_name": k.replace("_", " "), "units": "s" if "seconds" in k else "1"},
+            )
+            for k in per_mesh[0]
+        },
+        attrs={
+            "Conventions": "CF-1.10",
+            "title": f"{resolved.name}: per-mesh statistics",
+            "source": f"pdesolve {__version__}",
+            "hardware": hardware,
+        },
+    )
     return rows, header, stats, files

@@ -73,7 +73,7 @@ class MLP(nn.Sequential):
 
     def __init__(self, sizes: list[int], act: type[nn.Module] = nn.GELU):
         layers: list[nn.Module] = []
-        for a, b in zip(sizes[:-1], sizes[1:]):
+        for a, b in zip(sizes[:-1], sizes[1:], strict=True):
             layers += [nn.Linear(a, b), act()]
         super().__init__(*layers)
 
@@ -106,7 +106,11 @@ class TransformerBlock(nn.Module):
         h = self.attn(h, h, h, key_padding_mask=padding, need_weights=False)[0]
         # the released code scales channel groups of the projected output and stores them
         # interleaved ("b n h d, h -> b n d h"); kept as is (a fixed channel permutation)
-        h = (h.view(b, n, self.heads, d // self.heads) * self.head_scale[:, None]).transpose(2, 3).reshape(b, n, d)
+        h = (
+            (h.view(b, n, self.heads, d // self.heads) * self.head_scale[:, None])
+            .transpose(2, 3)
+            .reshape(b, n, d)
+        )
         x = self.dropout(self.post_attn_norm(h)) + residual
         residual = x
         h = self.act_dropout(F.gelu(self.dense_1(self.pre_dense_norm(x))))
@@ -123,8 +127,9 @@ class GraphTransformer(nn.Module):
         out_dim: global features per node.
     """
 
-    def __init__(self, in_dim: int, dim: int, out_dim: int, heads: int = 4, layers: int = 1,
-                 dropout: float = 0.1):
+    def __init__(
+        self, in_dim: int, dim: int, out_dim: int, heads: int = 4, layers: int = 1, dropout: float = 0.1
+    ):
         super().__init__()
         self.mlp_in = MLP([in_dim, dim, dim])
         self.blocks = nn.ModuleList(TransformerBlock(dim, heads, dropout=dropout) for _ in range(layers))
@@ -172,12 +177,13 @@ class DeformGAT(nn.Module):
         for p in (self.lin.weight, self.att_l, self.att_r):
             nn.init.xavier_uniform_(p.view(-1, p.shape[-1]))
 
-    def forward(self, coords: torch.Tensor, features: torch.Tensor, edges: torch.Tensor,
-                fixed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, coords: torch.Tensor, features: torch.Tensor, edges: torch.Tensor, fixed: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         n = coords.shape[0]
         j, i = edges
         h = self.lin(features).view(n, self.heads, self.out_dim)
-        e = (h * self.att_l).sum(-1)[j] + (h * self.att_r).sum(-1)[i]              # (E, H)
+        e = (h * self.att_l).sum(-1)[j] + (h * self.att_r).sum(-1)[i]  # (E, H)
         w_coord = segment_softmax(F.selu(0.2 * e), i, n)
         w_feat = segment_softmax(F.selu(e), i, n)
         moved = coords.new_zeros(n, self.heads, 2).index_add_(0, i, w_coord[..., None] * coords[j][:, None])
@@ -196,10 +202,12 @@ class DeformationDecoder(nn.Module):
         super().__init__()
         self.lin = nn.Linear(in_dim, widths[0])
         self.layers = nn.ModuleList(
-            DeformGAT(2 * (k + 1) + widths[k], widths[k + 1], heads) for k in range(len(widths) - 1))
+            DeformGAT(2 * (k + 1) + widths[k], widths[k + 1], heads) for k in range(len(widths) - 1)
+        )
 
-    def forward(self, coords: torch.Tensor, features: torch.Tensor, edges: torch.Tensor,
-                fixed: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, coords: torch.Tensor, features: torch.Tensor, edges: torch.Tensor, fixed: torch.Tensor
+    ) -> torch.Tensor:
         history = [coords]
         h = F.selu(self.lin(features))
         for layer in self.layers:

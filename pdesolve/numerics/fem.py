@@ -261,8 +261,8 @@ class ReactionDiffusion:
 def gradient_matrices(space: P1Space) -> tuple[csr_matrix, csr_matrix]:
     """``C_d[i, j] = int psi_i d(psi_j)/dx_d`` for d = x, y: ``C_d @ u`` is the load of the L2
     projection of ``du/dx_d`` onto P1."""
-    return tuple(space._matrix(np.repeat((space.areas[:, None] / 3.0 * space.grads[..., d])[:, None, :], 3, 1))
-                 for d in range(2))
+    local = space.areas[:, None, None] / 3.0 * space.grads         # (C, 3 trial nodes, 2)
+    return tuple(space._matrix(np.repeat(local[None, ..., d], 3, 0).transpose(1, 0, 2)) for d in range(2))
 
 
 class HessianRecovery:

@@ -9,6 +9,7 @@ at most ``h``).
 
 Polygons are ``(m, 2)`` vertex arrays, counter-clockwise or not, the closing edge implied.
 Boundary tags of the returned `Mesh`: 1 on the outer boundary, ``2 + k`` on hole ``k``.
+Polygon makers: `rectangle`, `star_polygon`, `random_square_polygon` (UM2N's random domains).
 """
 
 from __future__ import annotations

@@ -119,8 +119,15 @@ class MongeAmpereMover:
         dtol: divergence factor on the residual.
     """
 
-    def __init__(self, mesh: Mesh, *, pseudo_timestep: float = 0.1, rtol: float = 1e-3, maxiter: int = 500,
-                 dtol: float = 2.0):
+    def __init__(
+        self,
+        mesh: Mesh,
+        *,
+        pseudo_timestep: float = 0.1,
+        rtol: float = 1e-3,
+        maxiter: int = 500,
+        dtol: float = 2.0,
+    ):
         self.mesh = mesh
         self.dtau, self.rtol, self.maxiter, self.dtol = pseudo_timestep, rtol, maxiter, dtol
         space = p1_space(mesh)
@@ -131,7 +138,7 @@ class MongeAmpereMover:
         block = block_diag([space.mass, space.mass], format="csr")
         self._projection = splu((self._t.T @ block @ self._t).tocsc())
         stiffness = space.stiffness.tolil()
-        stiffness[0, :] = 0.0   # pin phi at node 0: the pure-Neumann problem's constant null space
+        stiffness[0, :] = 0.0  # pin phi at node 0: the pure-Neumann problem's constant null space
         stiffness[:, 0] = 0.0
         stiffness[0, 0] = 1.0
         self._stiffness = space.stiffness
@@ -178,9 +185,9 @@ class MongeAmpereMover:
             rhs[0] = 0.0
             phi = self._poisson.solve(rhs)
             hess = self._hessian(phi)
-        return MongeAmpereResult(x, len(residuals), converged, residuals, m, time.perf_counter() - t0,
-                                 time.process_time() - c0)
-
+        return MongeAmpereResult(
+            x, len(residuals), converged, residuals, m, time.perf_counter() - t0, time.process_time() - c0
+        )
 
 
 def tangled_cells(mesh: Mesh, nodes: np.ndarray) -> int:

@@ -58,8 +58,11 @@ SOURCE_PARAMS = ("amplitude", "center_x", "center_y", "width_x", "width_y")
 
 class HelmholtzMeshParams(ProblemParams):
     domain: Domain = Field("square", description="training domain: the unit square or random polygons")
-    mesh_sizes: list[float] = Field([0.05, 0.055], min_length=1,
-                                    description="mesh edge lengths, used in turn (data.resolution = 1/h overrides)")
+    mesh_sizes: list[float] = Field(
+        [0.05, 0.055],
+        min_length=1,
+        description="mesh edge lengths, used in turn (data.resolution = 1/h overrides)",
+    )
     reference_mesh_size: float = Field(0.01, gt=0.002, description="edge length of the fine reference mesh")
     max_gaussians: int = Field(6, ge=1, description="Gaussians per solution: uniform in 1 .. max_gaussians")
     width_mean: float = Field(0.25, gt=0)
@@ -71,8 +74,9 @@ class HelmholtzMeshParams(ProblemParams):
     rtol: float = Field(1e-3, gt=0, description="Monge-Ampere relative residual tolerance")
     maxiter: int = Field(500, ge=1, description="Monge-Ampere iteration cap")
     unseen_mesh_size: float = Field(0.04, gt=0, description="held-out resolution (not in mesh_sizes)")
-    polygon_mesh_size: float | None = Field(None, gt=0, description="held-out polygons' edge length; "
-                                                                     "null = mesh_sizes[0]")
+    polygon_mesh_size: float | None = Field(
+        None, gt=0, description="held-out polygons' edge length; null = mesh_sizes[0]"
+    )
 
     @model_validator(mode="after")
     def _sizes(self):
@@ -89,13 +93,13 @@ class GaussianSum:
 
     amplitude: np.ndarray
     center: np.ndarray  # (k, 2)
-    width: np.ndarray   # (k, 2)
+    width: np.ndarray  # (k, 2)
 
     def _terms(self, x, y):
         x, y = np.asarray(x)[..., None], np.asarray(y)[..., None]
         dx, dy = x - self.center[:, 0], y - self.center[:, 1]
         wx2, wy2 = self.width[:, 0] ** 2, self.width[:, 1] ** 2
-        return self.amplitude * np.exp(-dx ** 2 / wx2 - dy ** 2 / wy2), dx, dy, wx2, wy2
+        return self.amplitude * np.exp(-(dx**2) / wx2 - dy**2 / wy2), dx, dy, wx2, wy2
 
     def solution(self, x, y) -> np.ndarray:
         return self._terms(x, y)[0].sum(-1)
@@ -103,7 +107,7 @@ class GaussianSum:
     def forcing(self, x, y) -> np.ndarray:
         """``-lap u + u``."""
         g, dx, dy, wx2, wy2 = self._terms(x, y)
-        lap = g * (4 * dx ** 2 / wx2 ** 2 - 2 / wx2 + 4 * dy ** 2 / wy2 ** 2 - 2 / wy2)
+        lap = g * (4 * dx**2 / wx2**2 - 2 / wx2 + 4 * dy**2 / wy2**2 - 2 / wy2)
         return (g - lap).sum(-1)
 
 
@@ -143,8 +147,10 @@ class HelmholtzMesh(Problem, name="helmholtz_mesh"):
 
     Params = HelmholtzMeshParams
     task = "mesh"
-    description = ("Helmholtz -lap u + u = f with anisotropic Gaussian solutions on unstructured meshes: "
-                   "Hessian monitor and Monge-Ampere moved meshes (UM2N data)")
+    description = (
+        "Helmholtz -lap u + u = f with anisotropic Gaussian solutions on unstructured meshes: "
+        "Hessian monitor and Monge-Ampere moved meshes (UM2N data)"
+    )
     solver_name = "scikit-fem P1 FEM; Monge-Ampere relaxation mover"
     inputs: ClassVar[tuple[str, ...]] = ("monitor", "hessian_norm", "solution")
     targets: ClassVar[tuple[str, str]] = ("target_x", "target_y")
@@ -157,8 +163,12 @@ class HelmholtzMesh(Problem, name="helmholtz_mesh"):
     }
     statistics = {
         "mesh_size": FieldSpec("mesh_size", "1", "target edge length of the sample's mesh"),
-        "error_original": FieldSpec("error_original", "1", "L2 error of u_h on the original mesh vs the fine mesh"),
-        "error_monge_ampere": FieldSpec("error_monge_ampere", "1", "L2 error of u_h on the Monge-Ampere mesh"),
+        "error_original": FieldSpec(
+            "error_original", "1", "L2 error of u_h on the original mesh vs the fine mesh"
+        ),
+        "error_monge_ampere": FieldSpec(
+            "error_monge_ampere", "1", "L2 error of u_h on the Monge-Ampere mesh"
+        ),
         "ma_iterations": FieldSpec("ma_iterations", "1", "Monge-Ampere relaxation iterations"),
         "ma_seconds": FieldSpec("ma_seconds", "s", "Monge-Ampere wall time (monitor re-solves included)"),
         "ma_converged": FieldSpec("ma_converged", "1", "1 if the Monge-Ampere residual reached rtol"),
@@ -176,8 +186,10 @@ class HelmholtzMesh(Problem, name="helmholtz_mesh"):
         if resolution is None:
             return list(self.params.mesh_sizes)
         if not isinstance(resolution, int) or resolution < 2:
-            raise UserError("expected one integer >= 2: mesh cells per unit length (h = 1/resolution)",
-                            field="data.resolution")
+            raise UserError(
+                "expected one integer >= 2: mesh cells per unit length (h = 1/resolution)",
+                field="data.resolution",
+            )
         return [1.0 / resolution]
 
     def source(self, seed: int, index: int, salt: str = "") -> GaussianSum:
@@ -240,8 +252,17 @@ class HelmholtzMesh(Problem, name="helmholtz_mesh"):
         return self.errors(self.sample_problem(ds, i), {"original": sample_mesh(ds, i), **moved})
 
     # -------------------------------------------------------------------------- datasets
-    def samples(self, indices: Sequence[int], seed: int, *, mesh_sizes: Sequence[float], domain: Domain,
-                salt: str = "", targets: bool = True, description: str = "generate") -> xr.Dataset:
+    def samples(
+        self,
+        indices: Sequence[int],
+        seed: int,
+        *,
+        mesh_sizes: Sequence[float],
+        domain: Domain,
+        salt: str = "",
+        targets: bool = True,
+        description: str = "generate",
+    ) -> xr.Dataset:
         """Samples ``indices`` (no splits). ``targets``: also run the Monge--Ampere mover and store
         its mesh, statistics and the errors; without, only meshes, inputs and sources."""
         meshes, polygons, sources = [], [], []
@@ -279,9 +300,14 @@ class HelmholtzMesh(Problem, name="helmholtz_mesh"):
         ds = padded_dataset(meshes, fields, self.fields, attrs)
         for n, values in stats.items():
             ds[n] = xr.Variable(("sample",), np.asarray(values), self.statistics[n].attrs())
-        ds["sample_index"] = xr.Variable(("sample",), np.asarray(indices, np.int64),
-                                         {"long_name": "index of the sample in its seeded family", "units": "1"})
-        return ds.merge(_sources_dataset(sources, self.params.max_gaussians)).merge(_polygons_dataset(polygons))
+        ds["sample_index"] = xr.Variable(
+            ("sample",),
+            np.asarray(indices, np.int64),
+            {"long_name": "index of the sample in its seeded family", "units": "1"},
+        )
+        return ds.merge(_sources_dataset(sources, self.params.max_gaussians)).merge(
+            _polygons_dataset(polygons)
+        )
 
     def _targets(self, mesh: Mesh, sample: SampleProblem, stats: dict) -> dict[str, np.ndarray]:
         result = self.monge_ampere(mesh, sample.source)
@@ -311,18 +337,35 @@ class HelmholtzMesh(Problem, name="helmholtz_mesh"):
         ``unseen_mesh_size`` (``"unseen_resolution"``) and random polygons (``"polygon"``)."""
         p = self.params
         return {
-            "unseen_resolution": self.samples(range(n), seed, mesh_sizes=[p.unseen_mesh_size], domain="square",
-                                              salt="/unseen", targets=targets, description="held-out"),
-            "polygon": self.samples(range(n), seed, mesh_sizes=[p.polygon_mesh_size or p.mesh_sizes[0]],
-                                    domain="polygon", salt="/polygon", targets=targets, description="held-out"),
+            "unseen_resolution": self.samples(
+                range(n),
+                seed,
+                mesh_sizes=[p.unseen_mesh_size],
+                domain="square",
+                salt="/unseen",
+                targets=targets,
+                description="held-out",
+            ),
+            "polygon": self.samples(
+                range(n),
+                seed,
+                mesh_sizes=[p.polygon_mesh_size or p.mesh_sizes[0]],
+                domain="polygon",
+                salt="/polygon",
+                targets=targets,
+                description="held-out",
+            ),
         }
 
     def sample_problem(self, ds: xr.Dataset, i: int) -> SampleProblem:
         """The PDE of sample ``i`` of a dataset made by `samples` (its Gaussians and domain)."""
         k = int(np.isfinite(ds["source_amplitude"].values[i]).sum())
         v = {n: ds[f"source_{n}"].values[i, :k] for n in SOURCE_PARAMS}
-        source = GaussianSum(v["amplitude"], np.stack([v["center_x"], v["center_y"]], 1),
-                             np.stack([v["width_x"], v["width_y"]], 1))
+        source = GaussianSum(
+            v["amplitude"],
+            np.stack([v["center_x"], v["center_y"]], 1),
+            np.stack([v["width_x"], v["width_y"]], 1),
+        )
         m = int(ds["polygon_count"].values[i])
         polygon = np.stack([ds["polygon_x"].values[i, :m], ds["polygon_y"].values[i, :m]], axis=1)
         return SampleProblem(source, polygon)
@@ -336,19 +379,42 @@ def _sources_dataset(sources: list[GaussianSum], k_max: int) -> xr.Dataset:
     for i, s in enumerate(sources):
         k = len(s.amplitude)
         arr[:, i, :k] = np.stack([s.amplitude, s.center[:, 0], s.center[:, 1], s.width[:, 0], s.width[:, 1]])
-    return xr.Dataset({f"source_{n}": xr.Variable(("sample", "gaussian"), arr[j], {
-        "units": "1", "long_name": f"{n.replace('_', ' ')} of each Gaussian of the exact solution (NaN = unused)"})
-        for j, n in enumerate(SOURCE_PARAMS)})
+    return xr.Dataset(
+        {
+            f"source_{n}": xr.Variable(
+                ("sample", "gaussian"),
+                arr[j],
+                {
+                    "units": "1",
+                    "long_name": f"{n.replace('_', ' ')} of each Gaussian of the solution (NaN = unused)",
+                },
+            )
+            for j, n in enumerate(SOURCE_PARAMS)
+        }
+    )
 
 
 def _polygons_dataset(polygons: list[np.ndarray]) -> xr.Dataset:
     m = max(len(p) for p in polygons)
     arr = np.full((2, len(polygons), m), np.nan)
     for i, p in enumerate(polygons):
-        arr[:, i, :len(p)] = p.T
-    return xr.Dataset({
-        "polygon_x": xr.Variable(("sample", "polygon_vertex"), arr[0], {"units": "1", "long_name": "x of the domain polygon's vertices"}),
-        "polygon_y": xr.Variable(("sample", "polygon_vertex"), arr[1], {"units": "1", "long_name": "y of the domain polygon's vertices"}),
-        "polygon_count": xr.Variable(("sample",), np.array([len(p) for p in polygons], np.int32),
-                                     {"units": "1", "long_name": "vertices of the domain polygon"}),
-    })
+        arr[:, i, : len(p)] = p.T
+    return xr.Dataset(
+        {
+            "polygon_x": xr.Variable(
+                ("sample", "polygon_vertex"),
+                arr[0],
+                {"units": "1", "long_name": "x of the domain polygon's vertices"},
+            ),
+            "polygon_y": xr.Variable(
+                ("sample", "polygon_vertex"),
+                arr[1],
+                {"units": "1", "long_name": "y of the domain polygon's vertices"},
+            ),
+            "polygon_count": xr.Variable(
+                ("sample",),
+                np.array([len(p) for p in polygons], np.int32),
+                {"units": "1", "long_name": "vertices of the domain polygon"},
+            ),
+        }
+    )

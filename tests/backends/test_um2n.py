@@ -86,8 +86,11 @@ def test_loss_terms():
     target = mesh.nodes + 0.01 * (mesh.boundary == 0)[:, None]
     graph = MeshGraph.from_mesh(mesh, np.ones((mesh.n_nodes, 1)), target)
     g, t = collate([graph], "cpu")
-    for weights in ({"coord_weight": 1.0, "area_weight": 0.0}, {"coord_weight": 0.0, "area_weight": 1.0},
-                    {"coord_weight": 0.0, "area_weight": 0.0, "chamfer_weight": 1.0}):
+    for weights in (
+        {"coord_weight": 1.0, "area_weight": 0.0},
+        {"coord_weight": 0.0, "area_weight": 1.0},
+        {"coord_weight": 0.0, "area_weight": 0.0, "chamfer_weight": 1.0},
+    ):
         s = solver_for(("monitor",), **weights)
         assert float(s.loss(t, t, g)) == pytest.approx(0.0, abs=1e-9)
         assert float(s.loss(g.coords, t, g)) > 0
@@ -100,8 +103,13 @@ def test_fit_reduces_the_loss_and_scores(data):
     losses = [h["train_loss"] for h in report.history]
     assert losses[-1] < losses[0]
     scores = solver.score(problem, select_split(ds, "test"))
-    assert set(scores) >= {"test_coord_l1", "error_reduction", "tangled_cells", "seconds_per_mesh",
-                           "error_reduction_monge_ampere"}
+    assert set(scores) >= {
+        "test_coord_l1",
+        "error_reduction",
+        "tangled_cells",
+        "seconds_per_mesh",
+        "error_reduction_monge_ampere",
+    }
     assert scores["seconds_per_mesh"] < 1.0
     moved = solver.solve(problem, select_split(ds, "test"))
     assert moved.attrs["mesh_layout"] == "padded_per_sample"
@@ -150,7 +158,9 @@ def test_train_rollout_and_compare(tmp_path):
     assert summary.rollout["tangled_cells"] >= 0 and summary.figure.is_file()
     comparison = compare_run(summary.run_dir)
     rows = {(r["set"], r["method"]) for r in comparison.rows}
-    assert rows == {(s, m) for s in ("test", "unseen_resolution", "polygon") for m in ("um2n", "monge_ampere")}
+    assert rows == {
+        (s, m) for s in ("test", "unseen_resolution", "polygon") for m in ("um2n", "monge_ampere")
+    }
     names = {f.name for f in comparison.files}
     assert {"table.md", "meshes.png", "statistics.nc", "test_0_um2n.vtu", "meshes_polygon.nc"} <= names
     table = json.loads((comparison.out_dir / "table.json").read_text())

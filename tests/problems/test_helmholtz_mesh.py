@@ -46,7 +46,7 @@ def test_probe_matrix_reproduces_linear_functions():
 def test_weak_hessian_of_a_quadratic():
     mesh = mesh_with_holes(SQUARE, [], 0.05)
     x, y = mesh.nodes.T
-    h = HessianRecovery(p1_space(mesh))(x ** 2 + 3 * x * y)
+    h = HessianRecovery(p1_space(mesh))(x**2 + 3 * x * y)
     interior = mesh.boundary == 0
     np.testing.assert_allclose(np.median(h[interior], axis=0), [[2, 3], [3, 0]], atol=0.02)
 
@@ -128,10 +128,52 @@ def test_held_out_sets(problem):
     assert (sets["unseen_resolution"]["mesh_size"].values == 0.08).all()
     poly = sets["polygon"]
     assert (poly["polygon_count"].values >= 4).all()
-    assert sample_mesh(poly, 0).n_nodes != sample_mesh(poly, 1).n_nodes or \
-        not np.allclose(poly["polygon_x"].values[0], poly["polygon_x"].values[1], equal_nan=True)
+    assert sample_mesh(poly, 0).n_nodes != sample_mesh(poly, 1).n_nodes or not np.allclose(
+        poly["polygon_x"].values[0], poly["polygon_x"].values[1], equal_nan=True
+    )
 
 
 def test_bad_resolution_is_a_user_error(problem):
     with pytest.raises(UserError):
         problem.generate(1, 0, resolution=[4, 4])
+
+
+def test_p1_operators_match_scikit_fem():
+    import skfem
+    from scipy.sparse.linalg import spsolve
+    from skfem.models.poisson import laplace, mass
+
+    from pdesolve.numerics.fem import gradient_matrices, to_skfem
+
+    mesh = mesh_with_holes(random_square_polygon(np.random.default_rng(2)), [], 0.15)
+    space, m = p1_space(mesh), to_skfem(mesh)
+    basis, facets = skfem.Basis(m, skfem.ElementTriP1()), skfem.FacetBasis(m, skfem.ElementTriP1())
+    ref_mass = skfem.asm(mass, basis)
+    assert abs(space.stiffness - skfem.asm(laplace, basis)).max() < 1e-12
+    assert abs(space.mass - ref_mass).max() < 1e-12
+
+    def f(x, y):
+        return np.sin(3 * x) * np.exp(y)
+
+    q = space.quadrature_points()
+    load = skfem.asm(skfem.LinearForm(lambda v, w: f(w.x[0], w.x[1]) * v), basis)
+    np.testing.assert_allclose(space.load(f(q[..., 0], q[..., 1])), load, atol=1e-14)
+    for d, c in enumerate(gradient_matrices(space)):
+        reference = skfem.asm(skfem.BilinearForm(lambda u, v, w, d=d: u.grad[d] * v), basis)
+        assert abs(c - reference).max() < 1e-12
+    u = f(*mesh.nodes.T)
+    projectors = {"full": lambda n, a, c: float(a == c),
+                  "tangential": lambda n, a, c: float(a == c) - n[a] * n[c]}
+    for mode, proj in projectors.items():
+        h = HessianRecovery(space, mode)(u)
+        for a in range(2):
+            for b in range(2):
+                def interior(uu, v, w, a=a, b=b):
+                    return v.grad[b] * uu.grad[a]
+
+                def edge(uu, v, w, a=a, b=b, proj=proj):
+                    return v * w.n[b] * sum(proj(w.n, a, c) * uu.grad[c] for c in range(2))
+
+                rhs = (skfem.asm(skfem.BilinearForm(edge), facets)
+                       - skfem.asm(skfem.BilinearForm(interior), basis)) @ u
+                np.testing.assert_allclose(h[:, a, b], spsolve(ref_mass.tocsc(), rhs), atol=1e-9)
