@@ -37,6 +37,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--solver-resolution", type=int, default=64)
     ap.add_argument("--workdir", default="benchmarks/out/fno_navier_stokes")
+    ap.add_argument("--resume", default=None, help="an interrupted run directory to continue")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     os.environ.setdefault("PDESOLVE_PROGRESS", "0")
@@ -51,7 +52,10 @@ def main() -> None:
     case = load_case("navier_stokes_2d", overrides)
     t0 = time.perf_counter()
     cpu0 = resource.getrusage(resource.RUSAGE_SELF).ru_utime
-    summary = train_case(case, device="cpu")
+    if args.resume:
+        summary = train_case(device="cpu", resume=args.resume)
+    else:
+        summary = train_case(case, device="cpu")
     wall = time.perf_counter() - t0
     cpu = resource.getrusage(resource.RUSAGE_SELF).ru_utime - cpu0
     epochs = [json.loads(x) for x in (summary.run_dir / "metrics.jsonl").read_text().splitlines()]
@@ -61,7 +65,7 @@ def main() -> None:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, shared",
         "threads": args.threads,
         "command": "python benchmarks/fno_navier_stokes.py " + " ".join(
-            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "workdir"),
+            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("workdir", "resume")),
         "n_train": args.n_train, "n_test": args.n_test, "epochs": args.epochs, "unroll": args.unroll,
         "parameters": RunDir.open(summary.run_dir).load_solver().n_parameters(),
         "test_one_step_rel_l2": summary.test["test_rel_l2"],

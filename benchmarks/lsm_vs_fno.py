@@ -13,7 +13,10 @@ Both studies use the whole engine path (`train_case`: fit with validation-select
 test, rollout) with ``train.amp`` off, and record parameters and seconds per epoch (training pass
 plus validation). Every run is written to ``<results>/lsm.json`` under a section named by ``--tag``
 as soon as it ends, and ``lsm.md`` is re-rendered; ``--merge FILE`` copies the sections of another
-results file in (e.g. one written on a GPU machine) and re-renders without training.
+results file in (e.g. one written on a GPU machine) and re-renders without training. ``--resume``
+(the same command again, plus ``--resume``) finishes an interrupted section: runs already recorded
+are kept, a run directory with the same case continues from its last checkpoint (the engine's
+resume reaches the same weights as an uninterrupted run on the CPU), a finished one is read back.
 
 Commands (the exact one is recorded in each section)::
 
@@ -72,24 +75,39 @@ def run_one(study: str, model: str, seed: int, args, work: Path) -> tuple[dict, 
     if args.quick:
         overrides += ["data.n_train=8", "data.n_val=2", "data.n_test=4", "data.seed=123"]
     resolved = resolved_case(study, model, overrides)
-    run_dir = work / f"{study}-{model}-seed{seed}"
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
-    summary = train_case(resolved, run_dir=run_dir, device=str(args.device))
-    solver = RunDir.open(run_dir).load_solver("cpu")
-    seconds = [h["seconds"] for h in summary.fit.history]
-    record = {
-        "study": study, "model": model, "seed": seed, "epochs": summary.fit.epochs,
-        "best_epoch": summary.fit.best_epoch, "parameters": solver.n_parameters(),
-        "seconds_per_epoch": statistics.median(seconds) if seconds else float("nan"),
-        "fit_seconds": summary.fit.seconds, "test_rel_l2_one_step": summary.test["test_rel_l2"],
-        "rollout_rel_l2": summary.rollout["rollout_rel_l2"],
-        "rollout_steps": summary.rollout["steps"], "final_step_rel_l2": summary.rollout["final_step_rel_l2"],
-    }
+    run = RunDir(work / f"{study}-{model}-seed{seed}")
+    same_case = run.case_file.is_file() and run.case_file.read_text() == resolved.to_yaml()
+    if args.resume and same_case and run.summary_file.is_file():
+        pass  # finished before the interruption: read back below
+    elif args.resume and same_case and run.checkpoint_file.is_file():
+        train_case(run_dir=run.path, resume=run.path, device=str(args.device))
+    else:
+        if run.path.exists():
+            shutil.rmtree(run.path)
+        train_case(resolved, run_dir=run.path, device=str(args.device))
+    record = {"study": study, "model": model, "seed": seed, **figures(run)}
     print(json.dumps(record), flush=True)
     case = resolved.case
     return record, {"data": case.data.model_dump(exclude={"cache_dir"}), "train": case.train.model_dump(),
                     "problem": case.problem, "backend": case.backend}
+
+
+def figures(run: RunDir) -> dict:
+    """A finished run's figures, from its files (so a resumed run counts its epochs before the
+    interruption too): epochs, parameters, seconds per epoch (median; training pass plus
+    validation), test and rollout relative L2."""
+    summary = json.loads(run.summary_file.read_text())
+    by_epoch = {m["epoch"]: m for m in run.metrics()}  # a re-run epoch after a resume: the last
+    seconds = [m["seconds"] for m in by_epoch.values()]
+    rollout = summary["rollout"]
+    return {
+        "epochs": summary["fit"]["epochs"], "best_epoch": summary["fit"]["best_epoch"],
+        "parameters": run.load_solver("cpu").n_parameters(),
+        "seconds_per_epoch": statistics.median(seconds) if seconds else float("nan"),
+        "fit_seconds": sum(seconds), "test_rel_l2_one_step": summary["test"]["test_rel_l2"],
+        "rollout_rel_l2": rollout["rollout_rel_l2"], "rollout_steps": rollout["steps"],
+        "final_step_rel_l2": rollout["final_step_rel_l2"],
+    }
 
 
 def summarise(section: dict) -> dict:
@@ -144,7 +162,8 @@ def render(results: dict) -> str:
         lines += [f"## {tag}: {m['device']}", "",
                   f"- machine: {m['host']}, {m['cpus']} CPUs, torch {m['torch']}, {m['threads']} torch "
                   f"thread(s); date {m['date']}",
-                  f"- command: `{section['command']}`",
+                  f"- command: `{section['command']}`"
+                  + "".join(f"; resumed with `{r['command']}` ({r['date']})" for r in section.get("resumed_by", [])),
                   f"- protocol: seeds {p['seeds']}, epochs {p['epochs']}, fp32 (no AMP)"
                   + (" -- quick smoke run on tiny data, not a result" if p.get("quick") else "")]
         for study, case in section.get("cases", {}).items():
@@ -206,6 +225,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--results", default=str(ROOT / "benchmarks" / "results"))
     parser.add_argument("--merge", type=Path, help="copy the sections of this results file in, re-render, exit")
     parser.add_argument("--quick", action="store_true", help="smoke test on tiny data")
+    parser.add_argument("--resume", action="store_true",
+                        help="finish the interrupted section --tag of the same command (see the module docstring)")
     args = parser.parse_args(argv)
 
     out = Path(args.results)
@@ -217,15 +238,24 @@ def main(argv: list[str] | None = None) -> None:
     args.device = resolve_device(args.device)
     args.epochs = {"darcy": args.epochs_darcy, "ns": args.epochs_ns}
     seeds = {"darcy": args.seeds, "ns": args.ns_seeds or args.seeds}
-    section = {"machine": machine(args.device),
-               "command": shlex.join([".venv/bin/python", os.path.relpath(sys.argv[0], ROOT), *sys.argv[1:]]),
-               "protocol": {"studies": args.studies, "seeds": seeds, "epochs": args.epochs,
-                            "overrides": args.set, "quick": args.quick},
+    command = shlex.join([".venv/bin/python", os.path.relpath(sys.argv[0], ROOT), *sys.argv[1:]])
+    protocol = {"studies": args.studies, "seeds": seeds, "epochs": args.epochs,
+                "overrides": args.set, "quick": args.quick}
+    section = {"machine": machine(args.device), "command": command, "protocol": protocol,
                "cases": {}, "runs": []}
+    if args.resume and args.tag in load(out):
+        section = load(out)[args.tag]
+        if section["protocol"] != protocol:
+            parser.error(f"--resume: the protocol differs from the one recorded under {args.tag!r}: "
+                         f"{section['protocol']}")
+        section.setdefault("resumed_by", []).append({"command": command, "date": machine(args.device)["date"]})
+    recorded = {(r["study"], r["model"], r["seed"]) for r in section["runs"]}
     work = Path(args.work)
     for study in args.studies:
         for seed in seeds[study]:
             for model in args.models:  # interleaved, so both see the same machine load
+                if (study, model, seed) in recorded:
+                    continue
                 record, case = run_one(study, model, seed, args, work)
                 section["runs"].append(record)
                 section["cases"].setdefault(study, {k: case[k] for k in ("data", "train", "problem")})

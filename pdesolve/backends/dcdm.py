@@ -15,7 +15,12 @@ invariant to the scale of ``q``; the ``b`` are Ritz-vector combinations of the t
 Network (Keras original, ``src/train.py``, N = 64 model): a linear 3x3(x3) lift to 16 channels,
 ``relu(conv)``, residual blocks, ``relu(conv)`` (the skip), 2x average pooling, residual blocks,
 nearest upsampling plus the skip, residual blocks and a per-cell linear head; 97,457 parameters
-in 3-D. The output is masked to the fluid cells (the reference leaves solids unmasked).
+in 3-D. The output is masked to the fluid cells (the reference leaves solids unmasked). One
+deviation: the network rescales its input to unit RMS per cell. The reference feeds the unit-norm
+``r``, whose entries shrink like N^(-d/2); at 32^3 the biases then swamp the signal under Adam and
+the network collapses to an input-independent output (loss stuck at 1.0), and a network trained at
+one size sees inputs of another magnitude at the next. The loss and the iteration are invariant to
+the scale of ``q``, so nothing else changes.
 """
 
 from __future__ import annotations
