@@ -78,6 +78,10 @@ def main() -> None:
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "fno_navier_stokes.json").write_text(json.dumps(result, indent=2))
+    windows = "one-step (teacher-forced) windows" if args.unroll == 1 else f"{args.unroll}-step unrolled windows"
+    ours = (f"| FNO-2D, pdesolve (this run) | {args.n_train} | {args.epochs} "
+            f"| {result['rollout_rel_l2_40_frames']:.4f} "
+            f"| {result['test_one_step_rel_l2']:.4f} | {per_epoch:.1f} (wall, shared box) |")
     md = f"""## FNO on 2-D Navier-Stokes, nu = 1e-3 (issue 2 benchmark)
 
 {result['date']}, {result['machine']}, {args.threads} torch thread(s), CPU.
@@ -85,13 +89,13 @@ Command: `{result['command']}`
 
 Data: our pseudo-spectral solver ({args.solver_resolution}^2, IF-RK4, dt 0.02, float32), stored at
 64x64, t = 0..50; 10 input frames (t = 0..9) -> 40 predicted frames (t = 10..49).
-FNO-2D as in the paper (width 20, 12 modes, 4 layers; {result['parameters']:,} parameters), trained {args.epochs} epochs on
-{args.n_train} trajectories with {'one-step (teacher-forced) windows' if args.unroll == 1 else f'{args.unroll}-step unrolled windows'}.
+FNO-2D as in the paper (width 20, 12 modes, 4 layers; {result['parameters']:,} parameters), trained
+{args.epochs} epochs on {args.n_train} trajectories with {windows}.
 
 | | training trajectories | epochs | test rel. L2 over the 40 predicted frames | one-step rel. L2 | s / epoch |
 |---|---|---|---|---|---|
 | FNO-2D, paper (Li et al. 2021) | 1000 | 500 | 0.0128 | - | 127.8 (GPU, their figure) |
-| FNO-2D, pdesolve (this run) | {args.n_train} | {args.epochs} | {result['rollout_rel_l2_40_frames']:.4f} | {result['test_one_step_rel_l2']:.4f} | {per_epoch:.1f} (wall, shared box) |
+{ours}
 
 Rollout error is the relative L2 over the 40 predicted frames per test sample, averaged
 over {args.n_test} test trajectories (the paper's convention); the final-step error is

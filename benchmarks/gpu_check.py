@@ -19,7 +19,6 @@ from pdesolve.data import Grid
 from pdesolve.engines.rollout import predict_trajectory
 from pdesolve.problems import Problem
 
-
 DEVICE = torch.device(os.environ.get("GPU_CHECK_DEVICE", "cuda"))
 SMALL = DEVICE.type == "cpu"  # a dry run of the script itself on the CPU
 

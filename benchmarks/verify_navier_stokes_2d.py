@@ -59,7 +59,7 @@ def verification():
     dts = (0.1, 0.05, 0.025, 0.0125)
     errors = [relative(run(dt), reference) for dt in dts]
     print("self-convergence in dt (32^2, 5 x GRF, nu = 1e-3, forced, t = 1, reference dt = 0.00625):")
-    for i, (dt, err) in enumerate(zip(dts, errors)):
+    for i, (dt, err) in enumerate(zip(dts, errors, strict=True)):
         order = "" if i == 0 else f", order {math.log2(errors[i - 1] / err):.2f}"
         print(f"  dt = {dt:<7} relative L2 error {err:.2e}{order}")
 

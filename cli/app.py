@@ -94,7 +94,8 @@ def generate(
 @command
 def train(
     case: Annotated[str | None, typer.Argument(help="Case file or shipped case name (default: quickstart).")] = None,
-    run_dir: Annotated[Path | None, typer.Option(help="Run directory to create (default: runs/<case>-<backend>-<time>).")] = None,
+    run_dir: Annotated[Path | None, typer.Option(
+        help="Run directory to create (default: runs/<case>-<backend>-<time>).")] = None,
     device: DeviceOption = "auto",
     resume: Annotated[Path | None, typer.Option(help="Continue this run from its last checkpoint.")] = None,
     set_: SetOption = None,
@@ -127,7 +128,8 @@ def train(
 @command
 def rollout(
     run: Annotated[Path, typer.Argument(help="A run directory made by `pdesolve train`.")],
-    steps: Annotated[int | None, typer.Option(min=1, help="Steps to predict (default: to the end of the test data).")] = None,
+    steps: Annotated[int | None, typer.Option(
+        min=1, help="Steps to predict (default: to the end of the test data).")] = None,
     out_file: Annotated[Path | None, typer.Option("--out", help="Output file (default: RUN/rollout.nc).")] = None,
     device: DeviceOption = "auto",
     resolution: Annotated[int | None, typer.Option(

@@ -69,7 +69,8 @@ class TrainConfig(Section):
     amp: Literal["auto", "bf16", "off"] = Field("auto", description="auto = bf16 autocast on CUDA only")
     seed: int = 0
     device: Device = "auto"
-    patience: int | None = Field(None, gt=0, description="stop after this many epochs without a better validation error")
+    patience: int | None = Field(
+        None, gt=0, description="stop after this many epochs without a better validation error")
     threads: int | None = Field(None, gt=0, description="torch CPU threads; null = torch's default")
 
 

@@ -4,9 +4,9 @@ import json
 
 import pytest
 import xarray as xr
+from pdesolve.cli.app import app
 from typer.testing import CliRunner
 
-from pdesolve.cli.app import app
 from tests.helpers import TINY_NS, write_case
 
 runner = CliRunner()

@@ -45,7 +45,7 @@ def test_atomic_write_leaves_no_partial_file(tmp_path):
     ds = xr.Dataset({"a": ("n", np.arange(3.0))})
     write_netcdf(ds, target)
     bad = xr.Dataset({"a": ("n", np.array([object()], dtype=object))})
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError):
         write_netcdf(bad, target)
     assert read_netcdf(target)["a"].values.tolist() == [0, 1, 2]
     assert [p.name for p in tmp_path.iterdir()] == ["x.nc"]

@@ -71,7 +71,8 @@ def test_non_finite_loss_keeps_last_good_state(tmp_path):
         return (module.w - 3.0).pow(2).sum()
 
     trainer = Trainer(TrainConfig(epochs=5, lr=0.1, grad_clip=None), "cpu", run)
-    report = trainer.fit(_ToySolver(module), module, step_loss, lambda g: [0, 1], validate=lambda: float(module.w.detach()))
+    report = trainer.fit(_ToySolver(module), module, step_loss, lambda g: [0, 1],
+                         validate=lambda: float(module.w.detach()))
     assert report.stopped == "non-finite loss"
     assert report.epochs == 1
     saved = torch.load(run.checkpoint_file, weights_only=True)

@@ -89,11 +89,11 @@ class RunDir:
         return self.write_text(name, json.dumps(data, indent=2, default=str) + "\n")
 
     def write_environment(self, seed: int, device: torch.device) -> Path:
-        from pdesolve.engines.device import describe
-
         import numpy
         import scipy
         import xarray
+
+        from pdesolve.engines.device import describe
 
         env = {
             "pdesolve": __version__,

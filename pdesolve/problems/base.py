@@ -35,13 +35,13 @@ import torch
 import xarray as xr
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from pdesolve.version import __version__
 from pdesolve.data.fields import FieldSpec
 from pdesolve.data.grid import Grid
 from pdesolve.data.tensors import to_dataset
 from pdesolve.errors import UserError, validation_error
 from pdesolve.progress import make_progress
 from pdesolve.registry import Registered
+from pdesolve.version import __version__
 
 Task = Literal["map", "trajectory", "field", "linear", "mesh", "mesh_map"]
 SPLITS = ("train", "validation", "test")

@@ -82,7 +82,7 @@ def test_model_pads_to_patch_multiples_and_crops_back():
 def test_patchify_groups_contiguous_blocks_and_inverts(shape, patch):
     x = torch.randn(2, 5, *shape)
     tokens = patchify(x, patch)
-    n_patches = math.prod(n // p for n, p in zip(shape, patch))
+    n_patches = math.prod(n // p for n, p in zip(shape, patch, strict=True))
     assert tokens.shape == (2 * n_patches, math.prod(patch), 5)
     first = x[(0, slice(None), *(slice(0, p) for p in patch))]  # the first patch of sample 0
     assert torch.equal(tokens[0], first.reshape(5, -1).T)
