@@ -116,8 +116,8 @@ def mesh_rollout(resolved, solver, test: xr.Dataset, steps: int | None):
         "steps": 1,
         "rollout_rel_l2": float(per["displacement_error"].mean()),
         "final_step_rel_l2": float(per["displacement_error"].mean()),
-        "error_reduction": float(per["error_reduction_model"].mean()),
-        "error_reduction_monge_ampere": float(per["error_reduction_monge_ampere"].mean()),
+        "error_reduction": float(np.nanmean(per["error_reduction_model"])),
+        "error_reduction_monge_ampere": float(np.nanmean(per["error_reduction_monge_ampere"])),
         "tangled_cells": int(per["tangled_model"].sum()),
         "seconds_per_sample": float(per["seconds_model"].mean()),
         "stopped": None,
@@ -215,6 +215,7 @@ def compare_mesh_movement(
         nodes = float(np.mean([m.n_nodes for m in r["original"]]))
         for m in methods:
             er = 1 - np.asarray(r[f"error_{m}"]) / e0
+            defined = er[np.isfinite(er)]  # a tangled mesh has no error (NaN)
             tangles = np.asarray(r[f"tangled_{m}"])
             rows.append(
                 {
@@ -222,13 +223,17 @@ def compare_mesh_movement(
                     "method": solver.name if m == "model" else m,
                     "meshes": len(e0),
                     "nodes": nodes,
-                    "error_reduction": float(er.mean()),
-                    "error_reduction_std": float(er.std()),
+                    "error_reduction": float(defined.mean()) if defined.size else float("nan"),
+                    "error_reduction_std": float(defined.std()) if defined.size else float("nan"),
+                    "error_meshes": int(defined.size),
                     "tangled_cells": int(tangles.sum()),
                     "tangled_meshes": int((tangles > 0).sum()),
                     "seconds_per_mesh": float(np.mean(r[f"seconds_{m}"])),
                     "cpu_seconds_per_mesh": float(np.mean(r[f"cpu_seconds_{m}"])),
                     "iterations": float(np.mean(r[f"iterations_{m}"])) if m != "model" else float("nan"),
+                    "unconverged_meshes": (
+                        int(len(e0) - np.sum(r[f"converged_{m}"])) if m != "model" else float("nan")
+                    ),
                 }
             )
         for i in range(len(e0)):
@@ -310,8 +315,10 @@ def compare_mesh_movement(
     header = (
         f"# {resolved.name}: {solver.name} against {', '.join(baselines) or 'no baseline'}\n\n"
         f"Sets: {counts}. Error "
-        "reduction = 1 - e_moved / e_original (mean and std over meshes), e = L2 error of the P1 "
-        "solution against a fine-mesh solution; tangled = inverted cells; seconds per mesh (wall, "
+        "reduction = 1 - e_moved / e_original (mean and std over the error_meshes meshes whose moved "
+        "mesh is untangled: a tangled mesh has no P1 solution), e = L2 error of the P1 solution "
+        "against a fine-mesh solution; tangled = inverted cells; unconverged = Monge-Ampere runs that "
+        "hit maxiter or diverged (their last iterate is used); seconds per mesh (wall, "
         "and this process's CPU time, which a busy shared machine inflates less): "
         f"{solver.name} forward pass on {solver.device} (one mesh per call), Monge-Ampere relaxation "
         f"with the PDE re-solved on every iterate, on the CPU. Hardware: {hardware}.\n\n"

@@ -6,7 +6,8 @@ Each sample (Zhang et al., "Towards Universal Mesh Movement Networks", NeurIPS 2
 * a solution ``u = sum_i z_i exp(-(x - mx_i)^2 / sx_i^2 - (y - my_i)^2 / sy_i^2)`` with
   ``1 <= k <= max_gaussians`` Gaussians, ``z ~ U(0, 1)``, centres ``~ U(0, 1)^2``, widths
   ``~ max(N(width_mean, width_std), width_min)`` per axis, all rounded to 3 decimals;
-* the P1 finite-element solution ``u_h`` (scikit-fem) of ``-lap u + u = f`` with ``f``
+* the P1 finite-element solution ``u_h`` (`pdesolve.numerics.fem`: numpy assembly, equal to
+  scikit-fem's) of ``-lap u + u = f`` with ``f``
   manufactured from ``u`` and ``u_h = u`` on the boundary;
 * the monitor ``m = 1 + monitor_alpha * q / max q``, ``q = |H(u_h)|_F^hessian_power`` with ``H``
   the weak P1 Hessian (boundary term with the full gradient), as in UM2N's data (``q / max q`` is
@@ -132,6 +133,12 @@ class Reference:
         return self.fine.l2_norm(probe_matrix(mesh, self.fine.mesh.nodes) @ u - self.u)
 
 
+def is_tangled(mesh: Mesh) -> bool:
+    """Whether ``mesh`` has degenerate cells or cells of both orientations (some inverted)."""
+    v = mesh.signed_volumes()
+    return bool((v == 0).any() or ((v > 0).any() and (v < 0).any()))
+
+
 class MongeAmpereBaseline:
     """The classical mover: Monge--Ampere relaxation, re-solving the PDE on every iterate."""
 
@@ -151,7 +158,7 @@ class HelmholtzMesh(Problem, name="helmholtz_mesh"):
         "Helmholtz -lap u + u = f with anisotropic Gaussian solutions on unstructured meshes: "
         "Hessian monitor and Monge-Ampere moved meshes (UM2N data)"
     )
-    solver_name = "scikit-fem P1 FEM; Monge-Ampere relaxation mover"
+    solver_name = "P1 FEM (numpy assembly, checked against scikit-fem); Monge-Ampere relaxation mover"
     inputs: ClassVar[tuple[str, ...]] = ("monitor", "hessian_norm", "solution")
     targets: ClassVar[tuple[str, str]] = ("target_x", "target_y")
     fields = {
@@ -243,9 +250,12 @@ class HelmholtzMesh(Problem, name="helmholtz_mesh"):
 
     def errors(self, sample: SampleProblem, meshes: dict[str, Mesh]) -> dict[str, float]:
         """L2 error of ``u_h`` on each of ``meshes`` (of the sample's domain) against the fine-mesh
-        solution, by name."""
+        solution, by name; NaN for a tangled mesh (cells of both orientations: no valid P1 space)."""
         reference = self.reference(sample)
-        return {k: reference.error(m, self.solve(m, sample.source)) for k, m in meshes.items()}
+        return {
+            k: reference.error(m, self.solve(m, sample.source)) if not is_tangled(m) else float("nan")
+            for k, m in meshes.items()
+        }
 
     def mesh_errors(self, ds: xr.Dataset, i: int, moved: dict[str, Mesh]) -> dict[str, float]:
         """`errors` of sample ``i`` of ``ds`` on its original mesh (``"original"``) and on ``moved``."""

@@ -60,6 +60,18 @@ def test_fem_solution_converges(problem):
     assert errors[1] < errors[0] / 2.5
 
 
+def test_tangled_mesh_has_no_error(problem):
+    mesh = problem.mesh(SQUARE, 0.1)
+    nodes = mesh.nodes.copy()
+    i = int(np.flatnonzero(mesh.boundary == 0)[0])
+    neighbour = int(mesh.edges()[(mesh.edges() == i).any(1)][0].sum() - i)
+    nodes[i] = nodes[neighbour] + 1.5 * (nodes[neighbour] - nodes[i])  # across its neighbour
+    tangled = mesh.with_nodes(nodes)
+    assert tangled_cells(mesh, nodes) > 0
+    errors = problem.errors(SampleProblem(problem.source(0, 0), SQUARE), {"ok": mesh, "tangled": tangled})
+    assert np.isfinite(errors["ok"]) and np.isnan(errors["tangled"])
+
+
 def test_monitor_is_one_plus_alpha_normalised_hessian(problem):
     f = problem.monitor_fields(problem.mesh(SQUARE, 0.1), problem.source(0, 0))
     assert f["hessian_norm"].min() >= 0 and f["hessian_norm"].max() == pytest.approx(1.0)
