@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from pdesolve.cli.app import app
+from typer.testing import CliRunner
 
 from pdesolve.backends import Solver, get_backend
 from pdesolve.backends.ifactformer import IFactFormer, IFactFormerSolver
@@ -192,8 +194,8 @@ TINY_KOLMOGOROV = {
 
 
 def test_tiny_kolmogorov_train_then_compare_with_an_fno_run(tmp_path):
-    """Train IFactFormer-m and an FNO on the same data, then `compare --model FNO_RUN`: both models and
-    the LES start from the same fields, each row carries the turbulence statistics."""
+    """Train IFactFormer-m and an FNO on the same data, then `pdesolve compare RUN --model FNO_RUN`: both
+    models and the LES start from the same fields, each row carries the turbulence statistics."""
     m = train_case(load_case(write_case(tmp_path, TINY_KOLMOGOROV)), device="cpu", rollout=False)
     history = m.fit.history
     assert len(history) == 2 and history[-1]["train_loss"] < history[0]["train_loss"]
@@ -201,8 +203,10 @@ def test_tiny_kolmogorov_train_then_compare_with_an_fno_run(tmp_path):
                    "projection_channels": 8}
     fno_case = {**TINY_KOLMOGOROV, "backend": fno_backend}
     fno = train_case(load_case(write_case(tmp_path, fno_case, "fno.yaml")), device="cpu", rollout=False)
-    comparison = compare_run(m.run_dir, device="cpu", models=[fno.run_dir])
-    rows = {r["method"]: r for r in comparison.rows}
+    result = CliRunner().invoke(app, ["compare", str(m.run_dir), "--model", str(fno.run_dir),
+                                      "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    rows = {r["method"]: r for r in json.loads((m.run_dir / "compare" / "table.json").read_text())["rows"]}
     assert list(rows) == ["ifactformer-m", "fno", "smagorinsky"]
     for row in rows.values():
         assert 0 < row["rel_l2"] < 10 and "velocity_spectrum_log_err" in row and "vorticity_pdf_l1" in row
