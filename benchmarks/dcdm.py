@@ -6,14 +6,20 @@ Protocol (reduced from Kaneda et al., ICML 2023; see docs/backends/dcdm.md):
    ``pdesolve train cases/poisson_dcdm_<d>d.yaml`` (about an hour each on one shared CPU core), or
    reuse trained runs with --run2d/--run3d (how the published figures were made).
 2. Reuse each network unchanged on new geometries (seed 1000, never seen in training) at 64^2,
-   128^2, 256^2 and 32^3, 64^3; right-hand side: minus the divergence of a random velocity.
-3. Solve with every method (DCDM with the paper's k = 2 and with k = 10) to relative residual
-   1e-6 (iterations and times to 1e-4 read from the
-   same run), counting matvecs and network/preconditioner calls, setup apart from solve.
+   128^2, 256^2 and 32^3, 64^3 (`SYSTEMS` per size); right-hand side: minus the divergence of a
+   random velocity.
+3. Solve with every method (DCDM with the paper's k = 2 and with k = 10, capped at `DCDM_CAP`; a
+   cap of 0 skips DCDM and records one network call's time) to relative residual 1e-6
+   (iterations and times to 1e-4 read from the same run), counting matvecs and
+   network/preconditioner calls, setup apart from solve.
+4. At the training size, `diagnose`: the one-step loss of every direction generator on several
+   kinds of right-hand side, and (2-D) DCDM's iterations against the window k.
 
-Writes benchmarks/results/dcdm.json, dcdm.md and dcdm_residuals_<dim>d_<n>.png.
+Writes benchmarks/results/dcdm.json, dcdm.md and dcdm_residuals_<dim>d_<n>.png after every size
+(rows of sizes not run this time are kept; ``--markdown-only`` rewrites dcdm.md from dcdm.json).
 
-    .venv/bin/python benchmarks/dcdm.py [--run2d RUN --run3d RUN] [--epochs2d E --epochs3d E]
+    .venv/bin/python benchmarks/dcdm.py [--dims 2 3] [--sizes N ...] [--run2d RUN --run3d RUN]
+                                        [--epochs2d E --epochs3d E]
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # before NumPy: one BLAS thread, 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
+import itertools  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import platform  # noqa: E402
@@ -40,6 +47,7 @@ from pdesolve.engines import figures  # noqa: E402
 from pdesolve.engines.linear import TOLERANCES, history_curves, run_methods, summary_row  # noqa: E402
 from pdesolve.engines.runs import RunDir  # noqa: E402
 from pdesolve.engines.train import train_case  # noqa: E402
+from pdesolve.numerics.grid_systems import solve_with  # noqa: E402
 from pdesolve.numerics.random_fields import sample_seed  # noqa: E402
 from pdesolve.problems.poisson_obstacles import PoissonObstacles  # noqa: E402
 
@@ -49,27 +57,34 @@ SIZES = {2: (64, 128, 256), 3: (32, 64)}
 TEST_SEED = 1000
 WINDOW = 10  # the reference notes found k = 10 needed by a CPU-trained network (solvers.md 5.3)
 # network calls dominate DCDM's cost on a CPU: test geometries and DCDM iteration caps per size
-SYSTEMS = {(2, 64): 4, (2, 128): 2, (2, 256): 2, (3, 32): 2, (3, 64): 1}
-DCDM_CAP = {(2, 64): 1000, (2, 128): 600, (2, 256): 400, (3, 32): 200, (3, 64): 100}
+# (one call: ~0.02 s at 64^2, ~0.7 s at 256^2, ~3 s at 32^3, ~5+ s at 64^3 on one shared core);
+# a cap of 0 skips DCDM at that size and records the time of one network call instead
+SYSTEMS = {(2, 64): 2, (2, 128): 2, (2, 256): 1, (3, 32): 1, (3, 64): 1}
+DCDM_CAP = {(2, 64): 1000, (2, 128): 600, (2, 256): 400, (3, 32): 300, (3, 64): 0}
 BASELINE_CAP = 5000
+# diagnostics at the training size: windows k swept, and right-hand sides for the one-step loss
+DIAGNOSTIC_WINDOWS = {2: (1, 2, 4, 10, 20), 3: ()}  # 3-D: only k = 2 and 10 (main table)
+LATE = 20  # the "late residual" of the one-step-loss table: DCDM's residual after this many iterations
+RHS_KINDS = ("divergence", "training distribution", "white noise", f"DCDM residual after {LATE} its")
 # from the reference notes (solvers.md section 4.3/5.3, own measurements, not the paper's)
 NOTES = {(2, 64): "64^2 disk+stub: CG 249-252, IC 75-76, SA-AMG-PCG 5 (to 1e-4)",
          (3, 32): "32^3 sphere: CG 151, IC 49, SA-AMG-PCG 5 (1e-4); 203/72/7 (1e-6)",
          (3, 64): "64^3 sphere: CG 282, IC 92, SA-AMG-PCG 6 (1e-4); 384/128/8 (1e-6)"}
 
 
-class LongerWindow:
-    """DCDM with its network unchanged but a longer A-orthogonalisation window ``k``."""
+class WithWindow:
+    """A method (DCDM or a baseline) with its directions unchanged but a different
+    A-orthogonalisation window ``k``."""
 
-    def __init__(self, solver, k: int):
-        self.solver, self.orthogonalize, self.name = solver, k, f"{solver.name}_k{k}"
+    def __init__(self, method, k: int):
+        self.method, self.orthogonalize, self.name = method, k, f"{method.name}_k{k}"
 
     @property
     def device(self):
-        return self.solver.device
+        return self.method.device
 
     def prepare(self, system):
-        return self.solver.prepare(system)
+        return self.method.prepare(system)
 
 
 def cpu_name() -> str:
@@ -88,6 +103,70 @@ def train_or_load(dim: int, epochs: int | None, run: str | None) -> RunDir:
     summary = train_case(case, run_dir=ROOT / "runs" / f"bench-dcdm-{dim}d-{stamp}", device="cpu",
                          rollout=False)
     return RunDir.open(summary.run_dir)
+
+
+def one_step_loss(method, system, b: np.ndarray) -> float:
+    """The DCDM loss ``||b - (q.b / q.Aq) A q||^2`` of the method's first direction ``q`` on the
+    unit right-hand side ``b`` (identity for CG, a preconditioner solve, the network)."""
+    return float(solve_with(method, system, b, rtol=1e-300, max_iter=1).residuals[1]) ** 2
+
+
+def diagnose(solver, problem: PoissonObstacles, systems, rhs) -> dict:
+    """Why DCDM does or does not beat CG, at the training size on the unseen test geometries:
+
+    - ``one_step_loss[method][rhs kind]``: the training loss of each direction generator on the
+      test right-hand sides, on Ritz-vector combinations of the test matrices (the training
+      distribution), on projected white noise, and on the residual DCDM (k = 2) leaves after
+      `LATE` iterations on the test right-hand side (the vectors the network actually meets once
+      the solve is under way); means over the systems.
+    - ``windows[k]``: DCDM's iterations to 1e-4 and 1e-6 with A-orthogonalisation against the
+      last k directions. For a fixed SPD preconditioner k = 1 already gives PCG's iterates and a
+      longer window changes nothing (``ic_pcg_windows`` checks this); a nonlinear network loses
+      conjugacy beyond its window.
+    """
+    rng = np.random.default_rng(sample_seed(TEST_SEED, 0, "diagnostics"))
+    kinds = {kind: [] for kind in RHS_KINDS}
+    for system, b in zip(systems, rhs, strict=True):
+        noise = system.project(torch.from_numpy(rng.standard_normal(system.size))).numpy()
+        kinds["divergence"].append(b)
+        kinds["training distribution"].append(problem.training_vectors(system, 1, rng)[0])
+        kinds["white noise"].append(noise / np.linalg.norm(noise))
+        x = system.gather(solve_with(solver, system, b, rtol=1e-300, max_iter=LATE).x)
+        late = system.project(torch.from_numpy(b - system.matrix @ x)).numpy()
+        kinds[RHS_KINDS[-1]].append(late / np.linalg.norm(late))
+    generators = [*problem.baselines().values(), solver]
+    losses = {m.name: {kind: float(np.mean([one_step_loss(m, s, v)
+                                            for s, v in zip(systems, vs, strict=True)]))
+                       for kind, vs in kinds.items()} for m in generators}
+    dim = len(systems[0].shape)
+    cap = DCDM_CAP[(dim, problem.params.resolution)]
+    windows = DIAGNOSTIC_WINDOWS[dim]
+    sweep = run_methods([WithWindow(solver, k) for k in windows], systems, rhs, rtol=TOLERANCES[-1],
+                        max_iter=cap) if windows else {}
+    ic = problem.baselines()["ic_pcg"]
+    ic_sweep = run_methods([WithWindow(ic, k) for k in (1, 10)], systems, rhs, rtol=TOLERANCES[-1],
+                           max_iter=BASELINE_CAP) if windows else {}
+    keep = ("reached_1e-04", "iterations_1e-04", "reached_1e-06", "iterations_1e-06", "final_residual")
+    return {"resolution": problem.params.resolution, "systems": len(systems), "cap": cap,
+            "one_step_loss": losses,
+            "windows": {name: {c: summary_row(name, rs)[c] for c in keep} for name, rs in sweep.items()},
+            "ic_pcg_windows": {name: {c: summary_row(name, rs)[c] for c in keep}
+                               for name, rs in ic_sweep.items()}}
+
+
+def network_call_seconds(solver, system, b: np.ndarray) -> float:
+    """Wall time of one DCDM direction (network call) on ``system``."""
+    direction = solver.prepare(system)
+    t0 = time.perf_counter()
+    direction(torch.as_tensor(b, dtype=torch.float64))
+    return time.perf_counter() - t0
+
+
+def resumed_after(run: RunDir) -> list[int]:
+    """The epochs after which the run's training was resumed (``pdesolve train --resume``)."""
+    log = run.path / "log.txt"
+    lines = log.read_text().splitlines() if log.is_file() else []
+    return [int(line.rsplit(" ", 1)[1]) for line in lines if "resumed after epoch" in line]
 
 
 def test_systems(problem: PoissonObstacles, n: int):
@@ -112,7 +191,8 @@ def main() -> None:
     args = parser.parse_args()
     saved = json.loads((OUT / "dcdm.json").read_text()) if (OUT / "dcdm.json").is_file() else None
     if args.markdown_only:
-        write_markdown(saved["meta"], saved["rows"], sorted(OUT.glob("dcdm_residuals_*.png")))
+        write_markdown(saved["meta"], saved["rows"], saved.get("diagnostics", {}),
+                       sorted(OUT.glob("dcdm_residuals_*.png")))
         return
     torch.set_num_threads(1)
     OUT.mkdir(parents=True, exist_ok=True)
@@ -120,7 +200,17 @@ def main() -> None:
     keep = saved is not None and "commands" in saved["meta"]
     rows = [r for r in saved["rows"] if (r["dim"], r["n"]) not in todo] if keep else []
     meta = saved["meta"] if keep else {"training": {}, "commands": {}}
+    diagnostics = saved.get("diagnostics", {}) if keep else {}
     command = " ".join([".venv/bin/python", *sys.argv])
+
+    def save() -> None:  # after every size, so an interrupted run keeps what it measured
+        rows.sort(key=lambda r: (r["dim"], r["n"]))
+        meta.update({"machine": f"{cpu_name()}, {os.cpu_count()} cores (shared)",
+                     "torch_threads": torch.get_num_threads()})
+        (OUT / "dcdm.json").write_text(json.dumps({"meta": meta, "rows": rows, "diagnostics": diagnostics},
+                                                  indent=2, default=str))
+        write_markdown(meta, rows, diagnostics, sorted(OUT.glob("dcdm_residuals_*.png")))
+
     for dim in args.dims:
         t0 = time.perf_counter()
         run = train_or_load(dim, args.epochs2d if dim == 2 else args.epochs3d, getattr(args, f"run{dim}d"))
@@ -138,6 +228,7 @@ def main() -> None:
             "train_seconds": sum(m["seconds"] for m in metrics),
             "final_train_loss": metrics[-1]["train_loss"] if metrics else None,
             "final_val_loss": metrics[-1]["val_rel_l2"] if metrics else None,
+            "resumed_after_epochs": resumed_after(run),
             "wall_seconds_incl_data": time.perf_counter() - t0}
         params = p.model_dump()
         for n in SIZES[dim]:
@@ -148,9 +239,13 @@ def main() -> None:
             systems, rhs = test_systems(problem, SYSTEMS[(dim, n)])
             baselines = list(problem.baselines().values())
             reports = run_methods(baselines, systems, rhs, rtol=TOLERANCES[-1], max_iter=BASELINE_CAP)
-            learned = [solver, LongerWindow(solver, WINDOW)]
-            reports.update(run_methods(learned, systems, rhs, rtol=TOLERANCES[-1],
-                                       max_iter=DCDM_CAP[(dim, n)]))
+            if DCDM_CAP[(dim, n)]:
+                learned = [solver, WithWindow(solver, WINDOW)]
+                reports.update(run_methods(learned, systems, rhs, rtol=TOLERANCES[-1],
+                                           max_iter=DCDM_CAP[(dim, n)]))
+            else:
+                seconds = network_call_seconds(solver, systems[0], rhs[0])
+                meta.setdefault("dcdm_skipped", {})[f"{n}^{dim}"] = seconds
             for name, rs in reports.items():
                 cap = DCDM_CAP[(dim, n)] if name.startswith(solver.name) else BASELINE_CAP
                 rows.append({"dim": dim, "n": n, "unknowns": float(np.mean([s.size for s in systems])),
@@ -160,14 +255,13 @@ def main() -> None:
                 history_curves(reports), OUT / f"dcdm_residuals_{dim}d_{n}.png",
                 title=f"{dim}-D {n}^{dim}, unseen obstacles (DCDM trained at {p.resolution}^{dim})",
                 tolerances=TOLERANCES)
+            if n == p.resolution:
+                diagnostics[f"{dim}d"] = diagnose(solver, problem, systems, rhs)
+                print(json.dumps(diagnostics[f"{dim}d"]), flush=True)
             meta["commands"][f"{n}^{dim}"] = {
                 "command": command, "seconds": time.perf_counter() - t_size,
                 "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    rows.sort(key=lambda r: (r["dim"], r["n"]))
-    meta.update({"machine": f"{cpu_name()}, {os.cpu_count()} cores (shared)",
-                 "torch_threads": torch.get_num_threads()})
-    (OUT / "dcdm.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2, default=str))
-    write_markdown(meta, rows, sorted(OUT.glob("dcdm_residuals_*.png")))
+            save()
 
 
 def fmt(v) -> str:
@@ -199,8 +293,11 @@ def verdict(rows: list[dict]) -> str:
     """Honest sentences on the paper's claimed ordering, computed from the measured rows."""
     sizes = _by_size(rows)
     tol = "1e-04"
-    beats_ic, beats_cg_only, fails = [], [], []
+    beats_ic, beats_cg_only, fails, not_run = [], [], [], []
     for (dim, n), methods in sizes.items():
+        if not any(name.startswith("dcdm") for name in methods):
+            not_run.append(f"{n}^{dim}")
+            continue
         best = _best_learned(methods, tol)
         if best is None:
             fails.append(f"{n}^{dim}")
@@ -211,15 +308,14 @@ def verdict(rows: list[dict]) -> str:
     growth, slower = [], []
     for dim in sorted({d for d, _ in sizes}):
         ns = sorted(n for d, n in sizes if d == dim)
-        if len(ns) < 2:
-            continue
-        lo, hi = sizes[(dim, ns[0])], sizes[(dim, ns[-1])]
-        ratio = {m: hi[m][f"iterations_{tol}"] / lo[m][f"iterations_{tol}"] for m in lo
-                 if _all_reached(lo[m], tol) and _all_reached(hi[m], tol)}
-        growth.append(f"{dim}-D {ns[0]}^{dim} -> {ns[-1]}^{dim}: "
-                      + ", ".join(f"{m} x{ratio[m]:.1f}" if m in ratio else f"{m} –" for m in lo))
-        learned = [ratio[m] for m in ratio if m.startswith("dcdm")]
-        slower.append(bool(learned) and min(learned) < ratio.get("cg", np.inf))
+        for small, large in itertools.pairwise(ns):  # consecutive sizes: a cap at the largest hides less
+            lo, hi = sizes[(dim, small)], sizes[(dim, large)]
+            ratio = {m: hi[m][f"iterations_{tol}"] / lo[m][f"iterations_{tol}"] for m in lo
+                     if m in hi and _all_reached(lo[m], tol) and _all_reached(hi[m], tol)}
+            growth.append(f"{small}^{dim} -> {large}^{dim}: "
+                          + ", ".join(f"{m} x{ratio[m]:.1f}" if m in ratio else f"{m} –" for m in lo))
+            learned = [ratio[m] for m in ratio if m.startswith("dcdm")]
+            slower.append(bool(learned) and min(learned) < ratio.get("cg", np.inf))
     if beats_ic and not fails and not beats_cg_only and all(slower):
         claim = "reproduced"
     elif beats_ic or beats_cg_only:
@@ -237,21 +333,80 @@ def verdict(rows: list[dict]) -> str:
         f"that grows slowly with size) was **{claim}** at this reduced scale. Iterations to 1e-4, DCDM with "
         f"its better k: fewer than IC(0)-PCG at {'; '.join(beats_ic) or 'no size'}; fewer than CG only at "
         f"{'; '.join(beats_cg_only) or 'no size'}; not fewer than CG or not converged within the cap at "
-        f"{'; '.join(fails) or 'no size'}.", "",
-        "Growth of the iterations to 1e-4 from the smallest to the largest size: " + "; ".join(growth) + ".",
+        f"{'; '.join(fails) or 'no size'}" + (f"; not run at {'; '.join(not_run)}" if not_run else "") + ".",
+        "",
+        "Growth of the iterations to 1e-4 from one size to the next (– = not converged within the cap at "
+        "one of them, or not run): " + "; ".join(growth) + ".",
         "", f"Fewest iterations to 1e-6: {', '.join(fewest)}. Lowest setup + solve time to 1e-6: "
         f"{', '.join(fastest)}."])
 
 
-def write_markdown(meta: dict, rows: list[dict], pngs: list[Path]) -> None:
-    cols = ["dim", "n", "unknowns", "method", "reached_1e-04", "iterations_1e-04", "solve_s_1e-04",
+def diagnostics_markdown(diagnostics: dict) -> list[str]:
+    """The one-step-loss and window tables of `diagnose`, one pair per dimension."""
+    lines: list[str] = []
+    for key, d in diagnostics.items():
+        n = f"{d['resolution']}^{key[0]}"
+        lines += [f"**{key} diagnostics** ({n}, the training size; {d['systems']} unseen geometries). "
+                  "One-step loss ||b - (q.b/q.Aq) Aq||^2 of each direction generator q = f(b) on unit "
+                  "right-hand sides (the DCDM training loss; lower is better, 0 = exact inverse):", "",
+                  "| direction generator | " + " | ".join(RHS_KINDS) + " |",
+                  "|---|" + "---|" * len(RHS_KINDS)]
+        lines += [f"| {m} | " + " | ".join(fmt(v[k]) for k in RHS_KINDS) + " |"
+                  for m, v in d["one_step_loss"].items()]
+        if d["windows"]:
+            lines += ["", f"Iterations to 1e-4 / 1e-6 against the A-orthogonalisation window k (DCDM cap "
+                      f"{d['cap']}; IC(0)-PCG, a fixed SPD preconditioner, for contrast):", "",
+                      "| method | reached 1e-4 | iterations 1e-4 | reached 1e-6 | iterations 1e-6 "
+                      "| final residual |",
+                      "|---|---|---|---|---|---|"]
+            for name, r in {**d["windows"], **d["ic_pcg_windows"]}.items():
+                lines.append(f"| {name} | {r['reached_1e-04']} | {fmt(r['iterations_1e-04'])} | "
+                             f"{r['reached_1e-06']} | {fmt(r['iterations_1e-06'])} | "
+                             f"{fmt(r['final_residual'])} |")
+        lines += ["", diagnosis_sentence(d), ""]
+    return lines
+
+
+def diagnosis_sentence(d: dict) -> str:
+    """What the diagnostics of one dimension say, computed from them."""
+    loss, late = d["one_step_loss"], RHS_KINDS[-1]
+    ks = sorted(d["windows"], key=lambda name: int(name.rsplit("_k", 1)[1]))
+    its = {int(name.rsplit("_k", 1)[1]): d["windows"][name]["iterations_1e-04"] for name in ks}
+    ic = [r["iterations_1e-04"] for r in d["ic_pcg_windows"].values()]
+    net, amg = loss["dcdm"], loss["amg_pcg"]
+    weak_late = net[late] > 2 * net["white noise"]
+    text = (f"The network's one-step loss is {fmt(net['white noise'])} on white noise and "
+            f"{fmt(net['training distribution'])} on the training distribution (AMG V-cycle: "
+            f"{fmt(amg['white noise'])}, {fmt(amg['training distribution'])}), and {fmt(net[late])} on the "
+            f"residual DCDM itself leaves after {LATE} iterations (AMG: {fmt(amg[late])}, IC(0): "
+            f"{fmt(loss['ic_pcg'][late])})")
+    text += (": the residuals that remain once the solve is under way are where the network is weak. "
+             if weak_late else ". ")
+    if not its:
+        return text
+    short, long = its[min(its)], its[max(its)]  # NaN: not converged within the cap
+    window_matters = (np.isnan(short) and not np.isnan(long)) or long < 0.8 * short
+    text += ("Iterations to 1e-4 against the window: "
+             + ", ".join(f"k = {k}: {fmt(v)}" for k, v in its.items())
+             + f"; IC(0)-PCG needs {fmt(ic[0])} with k = 1 and {fmt(ic[-1])} with k = 10.")
+    if window_matters:
+        text += (" The network's directions are not those of a fixed linear SPD preconditioner, so a short "
+                 "window does not keep them conjugate to the earlier ones and part of the progress along "
+                 "them is undone later; a longer window recovers some of it.")
+    return text
+
+
+def write_markdown(meta: dict, rows: list[dict], diagnostics: dict, pngs: list[Path]) -> None:
+    cols = ["dim", "n", "unknowns", "method", "cap", "reached_1e-04", "iterations_1e-04", "solve_s_1e-04",
             "reached_1e-06", "iterations_1e-06", "solve_s_1e-06", "setup_s", "matvecs", "direction_calls",
             "first_step_loss", "final_residual"]
     training = "; ".join(
         f"{k} (trained at {v['resolution']}^{k[0]}): {v['adam_steps']} Adam steps of batch {v['batch_size']} "
         f"(lr {v['lr']:g}, {v['schedule']}; {v['training_vectors']} Ritz-vector right-hand sides on "
         f"{v['geometries']} geometries, {v['lanczos_steps']} Lanczos vectors each), "
-        f"{v['train_seconds'] / 60:.0f} min; "
+        f"{v['train_seconds'] / 60:.0f} min"
+        + (f" (resumed after epoch {', '.join(map(str, v['resumed_after_epochs']))})"
+           if v.get("resumed_after_epochs") else "") + "; "
         f"final one-step loss {fmt(v['final_train_loss'])} (training vectors, last epoch mean), "
         f"{fmt(v['final_val_loss'])} (held-out geometries); run `{v['run']}`"
         for k, v in meta["training"].items())
@@ -271,7 +426,12 @@ def write_markdown(meta: dict, rows: list[dict], pngs: list[Path]) -> None:
              "`dcdm_k10` k = 10.", "",
              "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(fmt(r[c]) for c in cols) + " |" for r in rows]
+    skipped = [f"{size} (one network call took {sec:.1f} s)"
+               for size, sec in meta.get("dcdm_skipped", {}).items()]
     lines += ["", verdict(rows), "",
+              *([f"DCDM was not run at {', '.join(skipped)}: its iterations would not fit the CPU budget "
+                 "(compare CG's whole solve time in the table).", ""] if skipped else []),
+              *diagnostics_markdown(diagnostics),
               "Paper figures: the DCDM paper's tables (iterations/time at 64^3-256^3) could not be retrieved "
               "(see shared/reference/solvers.md §3.6, §6); its claim is DCDM reaching 1e-4 in "
               "tens of iterations where CG needs hundreds, with counts nearly independent of size. "

@@ -82,7 +82,11 @@ class DCDMNet(nn.Module):
         depend on the scale of ``r``, and the biases meet inputs of the same size on every grid
         (a unit-norm ``r`` has entries ~ N^(-d/2), which at 32^3 let the biases swamp it)."""
         rms = r.flatten(1).square().mean(1).sqrt().clamp_min(torch.finfo(r.dtype).tiny)
-        r = r / rms.view(-1, *(1,) * (r.ndim - 1))
+        return self.body(r / rms.view(-1, *(1,) * (r.ndim - 1)))
+
+    def body(self, r: torch.Tensor) -> torch.Tensor:
+        """The convolutional network without the input rescaling (local: each output cell sees
+        the input within a fixed radius, 21-22 cells for the default layout)."""
         h = self.full(torch.relu(self.enter(self.lift(r))))
         skip = torch.relu(self.skip(h))
         coarse = self.coarse(self.pool(skip))

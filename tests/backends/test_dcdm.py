@@ -77,6 +77,19 @@ def test_network_output_does_not_depend_on_the_input_scale():
     assert torch.isfinite(net(torch.zeros_like(r))).all()
 
 
+def test_network_is_local_with_a_receptive_radius_of_21_cells():
+    """Apart from the global input rescaling, the default network (one pooling level, as the
+    paper's) sees 21 cells to one side and 22 to the other (the 2x pooling's alignment): why a
+    network trained at 64^2 acts as a local preconditioner at 256^2 (docs/backends/dcdm.md)."""
+    torch.manual_seed(0)
+    net = DCDMNet(2)
+    r = torch.randn(1, 1, 96, 96, requires_grad=True)
+    net.body(r)[0, 0, 48, 48].backward()
+    seen = (r.grad[0, 0] != 0).nonzero()
+    assert seen.min(0).values.tolist() == [48 - 21, 48 - 21]
+    assert seen.max(0).values.tolist() == [48 + 22, 48 + 22]
+
+
 def test_3d_training_leaves_the_loss_plateau_on_small_inputs():
     """Right-hand sides with the per-cell size of unit vectors on a 64^3 grid (here 8^3 scaled down):
     40 Adam steps must bring the one-step loss well below 1 (before input normalisation: 0.995)."""
