@@ -101,6 +101,9 @@ Rollout error is the relative L2 over the 40 predicted frames per test sample, a
 over {args.n_test} test trajectories (the paper's convention); the final-step error is
 {result['final_step_rel_l2']:.4f}.
 """
+    if args.resume:
+        md += (f"\nThe run was interrupted and continued with `--resume {args.resume}` (the engine's resume "
+               "reaches the same weights as an uninterrupted run on the CPU).\n")
     (RESULTS / "fno_navier_stokes.md").write_text(md)
     print(md)
 
