@@ -27,8 +27,8 @@ from pdesolve.numerics.kronecker import (
 from pdesolve.problems.manufactured import Poisson
 from tests.helpers import write_case
 
-GP_CASES = ["poisson_1d_gp", "poisson_1d_sin_cos_gp", "allen_cahn_1d_gp", "poisson_2d_gp", "advection_gp",
-            "poisson_1d_pinn", "gp_quick"]
+GP_CASES = ["poisson_1d_gp", "poisson_1d_sin_cos_gp", "allen_cahn_1d_gp", "poisson_2d_gp", "poisson_2d_sin_cos_gp",
+            "advection_gp", "poisson_1d_pinn", "gp_quick"]
 
 
 def random_kernel(name, seed=0, components=4):
