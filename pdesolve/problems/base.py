@@ -101,6 +101,31 @@ class Problem(Registered):
         """SHA-256 of a recipe (the ``content_hash`` attribute of generated files)."""
         return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
 
+    @classmethod
+    def recipe_attrs(cls, recipe: dict) -> dict[str, str]:
+        """The recipe and its hash as global attributes: ``content_hash``, ``generation_recipe``."""
+        return {"content_hash": cls.recipe_hash(recipe), "generation_recipe": json.dumps(recipe, sort_keys=True)}
+
+    def dataset_attrs(self, *, source: str, title: str | None = None, recipe: dict | None = None,
+                      **facts: object) -> dict[str, object]:
+        """CF global attributes of a generated dataset: provenance (``source``: the solver or the
+        formula), ``facts`` of this file (seed, sizes, ...), the pdesolve version and creation time,
+        the PDE parameters and, given the generation ``recipe``, its content hash."""
+        attrs: dict[str, object] = {
+            "Conventions": "CF-1.10",
+            "title": title or f"{self.name} reference data",
+            "institution": "generated locally with pdesolve",
+            "source": source,
+            **facts,
+            "pdesolve_version": __version__,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "description": self.description,
+            **self.param_attrs(),
+        }
+        if recipe is not None:
+            attrs.update(self.recipe_attrs(recipe))
+        return attrs
+
     @abstractmethod
     def generate(
         self, n: int, seed: int, *, resolution: int | Sequence[int] | None = None,
@@ -242,21 +267,8 @@ class GridProblem(Problem):
             fields = {name: x[:, i] for i, name in enumerate(self.inputs)}
             fields.update({name: y[:, i] for i, name in enumerate(self.outputs)})
             times = None
-        attrs = {
-            "Conventions": "CF-1.10",
-            "title": f"{self.name} reference data",
-            "institution": "generated locally with pdesolve",
-            "source": self.solver_name,
-            "solver_grid": json.dumps(list(self.solver_grid.shape)),
-            "seed": seed,
-            "pdesolve_version": __version__,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "description": self.description,
-            **self.param_attrs(),
-        }
-        if recipe is not None:
-            attrs["content_hash"] = self.recipe_hash(recipe)
-            attrs["generation_recipe"] = json.dumps(recipe, sort_keys=True)
+        attrs = self.dataset_attrs(source=self.solver_name, recipe=recipe, seed=seed,
+                                   solver_grid=json.dumps(list(self.solver_grid.shape)))
         return to_dataset(fields, grid, self.fields, times=times, attrs=attrs)
 
 

@@ -14,10 +14,8 @@ otherwise only the initial state at ``t = 0`` (then ``time`` has length 1). Case
 
 from __future__ import annotations
 
-import json
 from abc import abstractmethod
 from collections.abc import Sequence
-from datetime import datetime, timezone
 from typing import ClassVar
 
 import numpy as np
@@ -29,7 +27,6 @@ from pdesolve.data.grid import Grid
 from pdesolve.data.tensors import to_dataset
 from pdesolve.errors import UserError
 from pdesolve.problems.base import Problem, ProblemParams
-from pdesolve.version import __version__
 
 
 class EvolutionParams(ProblemParams):
@@ -83,19 +80,9 @@ class EvolutionProblem(Problem):
         """The reference on the evaluation grid as ``n`` identical samples (see module docstring)."""
         grid = self.data_grid(resolution)
         times, fields = self.reference(grid)
-        attrs = {
-            "Conventions": "CF-1.10",
-            "title": f"{self.name}: reference on a {' x '.join(map(str, grid.shape))} evaluation grid",
-            "institution": "generated locally with pdesolve",
-            "source": self.source,
-            "pdesolve_version": __version__,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "description": self.description,
-            **self.param_attrs(),
-        }
-        recipe = self.recipe(n, seed, resolution)
-        attrs["content_hash"] = self.recipe_hash(recipe)
-        attrs["generation_recipe"] = json.dumps(recipe, sort_keys=True)
+        attrs = self.dataset_attrs(
+            source=self.source, recipe=self.recipe(n, seed, resolution),
+            title=f"{self.name}: reference on a {' x '.join(map(str, grid.shape))} evaluation grid")
         data = {k: v.cpu()[None].expand(n, *v.shape) for k, v in fields.items()}
         return to_dataset(data, grid, self.fields, times=times, attrs=attrs, dtype=np.float64)
 

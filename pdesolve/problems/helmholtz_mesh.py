@@ -31,10 +31,8 @@ polygon (``polygon_x/y(sample, polygon_vertex)``), so every sample can be re-sol
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -51,7 +49,6 @@ from pdesolve.numerics.monge_ampere import MongeAmpereMover, MongeAmpereResult, 
 from pdesolve.numerics.random_fields import sample_seed
 from pdesolve.problems.base import Problem, ProblemParams
 from pdesolve.progress import make_progress
-from pdesolve.version import __version__
 
 Domain = Literal["square", "polygon"]
 SOURCE_PARAMS = ("amplitude", "center_x", "center_y", "width_x", "width_y")
@@ -295,18 +292,7 @@ class HelmholtzMesh(Problem, name="helmholtz_mesh"):
                 polygons.append(polygon)
                 sources.append(source)
                 bar.advance(task)
-        attrs = {
-            "Conventions": "CF-1.10",
-            "title": f"{self.name} reference data",
-            "institution": "generated locally with pdesolve",
-            "source": self.solver_name,
-            "seed": seed,
-            "domain": domain,
-            "pdesolve_version": __version__,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "description": self.description,
-            **self.param_attrs(),
-        }
+        attrs = self.dataset_attrs(source=self.solver_name, seed=seed, domain=domain)
         ds = padded_dataset(meshes, fields, self.fields, attrs)
         for n, values in stats.items():
             ds[n] = xr.Variable(("sample",), np.asarray(values), self.statistics[n].attrs())
@@ -338,8 +324,7 @@ class HelmholtzMesh(Problem, name="helmholtz_mesh"):
         ``batch_size`` do not apply: the FEM and the mover run on the CPU, one sample at a time)."""
         ds = self.samples(range(n), seed, mesh_sizes=self.mesh_sizes(resolution), domain=self.params.domain)
         recipe = self.recipe(n, seed, resolution)
-        ds.attrs["content_hash"] = self.recipe_hash(recipe)
-        ds.attrs["generation_recipe"] = json.dumps(recipe, sort_keys=True)
+        ds.attrs.update(self.recipe_attrs(recipe))
         return ds
 
     def held_out(self, n: int, seed: int, *, targets: bool = False) -> dict[str, xr.Dataset]:

@@ -32,7 +32,6 @@ import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import ClassVar
 
 import numpy as np
@@ -48,7 +47,6 @@ from pdesolve.data.tensors import to_dataset
 from pdesolve.errors import UserError
 from pdesolve.numerics.autodiff import MultiIndex, partial_derivatives
 from pdesolve.problems.base import Baseline, Problem, ProblemParams
-from pdesolve.version import __version__
 
 TWO_PI = 2 * math.pi
 AXIS_NAMES = ("x", "y", "z")
@@ -239,22 +237,11 @@ class StationaryPDE(Problem):
         grid = self.data_grid(resolution)
         coords = self.mesh(grid, device)
         u, f = self.exact(*coords), self.source(*coords)
-        attrs = {
-            "Conventions": "CF-1.10",
-            "title": f"{self.name}: exact solution {self.solution.formula}",
-            "institution": "generated locally with pdesolve",
-            "source": "manufactured exact solution (closed form; source term by automatic differentiation)",
-            "equation": self.equation,
-            "exact_solution": self.solution.formula,
-            "exact_frequencies": json.dumps(self.solution.frequencies),
-            "pdesolve_version": __version__,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "description": self.description,
-            **self.param_attrs(),
-        }
-        recipe = self.recipe(n, seed, resolution)
-        attrs["content_hash"] = self.recipe_hash(recipe)
-        attrs["generation_recipe"] = json.dumps(recipe, sort_keys=True)
+        attrs = self.dataset_attrs(
+            source="manufactured exact solution (closed form; source term by automatic differentiation)",
+            title=f"{self.name}: exact solution {self.solution.formula}", recipe=self.recipe(n, seed, resolution),
+            equation=self.equation, exact_solution=self.solution.formula,
+            exact_frequencies=json.dumps(self.solution.frequencies))
         fields = {"u": u.cpu()[None].expand(n, *grid.shape), "f": f.cpu()[None].expand(n, *grid.shape)}
         return to_dataset(fields, grid, self.fields, attrs=attrs, dtype=np.float64)
 

@@ -10,11 +10,9 @@ one mesh) and its fields; `generate` and the classical baselines are shared.
 
 from __future__ import annotations
 
-import json
 from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import ClassVar
 
 import numpy as np
@@ -27,7 +25,6 @@ from pdesolve.errors import UserError
 from pdesolve.numerics.meshing import signed_distance
 from pdesolve.problems.base import Problem
 from pdesolve.progress import make_progress
-from pdesolve.version import __version__
 
 
 @dataclass
@@ -88,18 +85,7 @@ class MeshMapProblem(Problem):
                 meshes.append(geo.mesh)
                 polygons.append(geo.polygon)
                 bar.advance(task)
-        attrs = {
-            "Conventions": "CF-1.10",
-            "title": f"{self.name} reference data",
-            "institution": "generated locally with pdesolve",
-            "source": self.solver_name,
-            "seed": seed,
-            "mesh_size": h,
-            "pdesolve_version": __version__,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "description": self.description,
-            **self.param_attrs(),
-        }
+        attrs = self.dataset_attrs(source=self.solver_name, seed=seed, mesh_size=h)
         ds = padded_dataset(meshes, fields, self.fields, attrs)
         n_vert = max(len(p) for p in polygons)
         poly = np.full((2, len(polygons), n_vert), np.nan)
@@ -120,8 +106,7 @@ class MeshMapProblem(Problem):
             raise UserError("expected one integer: mesh cells per unit length", field="data.resolution")
         ds = self.samples(range(n), seed, resolution)
         recipe = self.recipe(n, seed, resolution)
-        ds.attrs["content_hash"] = self.recipe_hash(recipe)
-        ds.attrs["generation_recipe"] = json.dumps(recipe, sort_keys=True)
+        ds.attrs.update(self.recipe_attrs(recipe))
         return ds
 
     def baselines(self):

@@ -32,7 +32,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -52,7 +51,6 @@ from pdesolve.numerics.preconditioners import IncompleteCholesky, SmoothedAggreg
 from pdesolve.numerics.random_fields import sample_seed
 from pdesolve.problems.base import Problem, ProblemParams
 from pdesolve.progress import make_progress
-from pdesolve.version import __version__
 
 RITZ_NULL = 1e-8  # Ritz values below this (relative to the largest) are null-space modes
 
@@ -394,23 +392,13 @@ class PoissonObstacles(Problem, name="poisson_obstacles"):
         }
         coords = {**grid_coords(grid), "vector": xr.Variable(("vector",), np.arange(vectors.shape[1]),
                                                              {"long_name": "training vector index"})}
-        attrs = {
-            "Conventions": "CF-1.10",
-            "title": f"{self.name} systems",
-            "institution": "generated locally with pdesolve",
-            "source": "cell-centred Laplacian assembled from the fluid mask; Lanczos Ritz vectors",
-            "matrix": ("A p = sum_faces w_f p_i - sum_fluid_neighbours p_j, w_f = 1 (fluid neighbour), "
-                       "0 (solid or Neumann wall), 2 (Dirichlet face); rebuilt from `fluid` and the "
-                       "geometry/open_top parameters"),
-            "dirichlet_faces": json.dumps(self.dirichlet_faces),
-            "seed": seed,
-            "pdesolve_version": __version__,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "description": self.description,
-            "content_hash": self.recipe_hash(recipe),
-            "generation_recipe": json.dumps(recipe, sort_keys=True),
-            **self.param_attrs(),
-        }
+        attrs = self.dataset_attrs(
+            source="cell-centred Laplacian assembled from the fluid mask; Lanczos Ritz vectors",
+            title=f"{self.name} systems", recipe=recipe, seed=seed,
+            matrix=("A p = sum_faces w_f p_i - sum_fluid_neighbours p_j, w_f = 1 (fluid neighbour), "
+                    "0 (solid or Neumann wall), 2 (Dirichlet face); rebuilt from `fluid` and the "
+                    "geometry/open_top parameters"),
+            dirichlet_faces=json.dumps(self.dirichlet_faces))
         return xr.Dataset(data, coords=coords, attrs=attrs)
 
     def baselines(self) -> dict[str, LinearBaseline]:
