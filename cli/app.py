@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from pdesolve.errors import NonFiniteError, UserError
@@ -66,7 +67,7 @@ def _summary(title: str, rows: list[tuple[str, object]]) -> None:
     table.add_column(style="cyan")
     table.add_column()
     for key, value in rows:
-        table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
+        table.add_row(escape(key), escape(f"{value:.4g}" if isinstance(value, float) else str(value)))
     out.print(table)
 
 
@@ -112,7 +113,7 @@ def train(
                    resume=resume, overrides=set_ if resume is not None else None, rollout=rollout)
     rows = [("run directory", s.run_dir), ("data", s.data_path),
             ("epochs", s.fit.epochs), ("train time [s]", s.fit.seconds),
-            *[(k.replace("_", " "), v) for k, v in s.test.items()]]
+            *[(k.replace("rel_l2", "rel. L2").replace("_", " "), v) for k, v in s.test.items()]]
     if s.fit.stopped:
         rows.append(("stopped", s.fit.stopped))
     if s.rollout:
