@@ -1,6 +1,7 @@
 """Training engine: resume equivalence, non-finite loss handling, checkpoints."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -97,3 +98,15 @@ def test_run_directory_is_reproducible(tmp_path):
     assert resolved.case.backend["width"] == 8 and resolved.case.problem["viscosity"] == 1e-3
     solver = run.load_solver()
     assert solver.n_parameters() > 0 and solver.window == 2
+
+
+def test_resume_with_more_epochs_extends_the_cosine_schedule(tmp_path):
+    """``--resume --set train.epochs=N`` continues the cosine over N epochs (not the saved T_max,
+    which would restart it from a learning rate near 0)."""
+    case = write_case(tmp_path, TINY_NS)
+    run = tmp_path / "run"
+    train_case(load_case(case, ["train.epochs=2"]), run_dir=run, device="cpu", rollout=False)
+    train_case(resume=run, overrides=["train.epochs=4"], device="cpu", rollout=False)
+    lrs = [json.loads(x)["lr"] for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert lrs[:2] == pytest.approx([5e-4, 0.0], abs=1e-12)      # the first run's 2-epoch cosine
+    assert lrs[2:] == pytest.approx([1e-3 * (1 + math.cos(math.pi * 3 / 4)) / 2, 0.0], abs=1e-9)

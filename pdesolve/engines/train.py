@@ -49,6 +49,19 @@ def make_scheduler(cfg: TrainConfig, optimizer) -> torch.optim.lr_scheduler.LRSc
     return schedules[cfg.schedule]()
 
 
+def extend_schedule(cfg: TrainConfig, scheduler, optimizer) -> None:
+    """After loading a resumed run's scheduler: a cosine schedule spans the run's current
+    ``train.epochs`` (``--resume --set train.epochs=N``), not the ``T_max`` saved in the checkpoint
+    (which would restart the cosine from a learning rate near 0)."""
+    epochs = max(cfg.epochs, 1)
+    if not isinstance(scheduler, torch.optim.lr_scheduler.CosineAnnealingLR) or scheduler.T_max == epochs:
+        return
+    scheduler.T_max = epochs
+    progress = min(scheduler.last_epoch, scheduler.T_max) / scheduler.T_max
+    for group, base in zip(optimizer.param_groups, scheduler.base_lrs, strict=True):
+        group["lr"] = scheduler.eta_min + (base - scheduler.eta_min) * (1 + math.cos(math.pi * progress)) / 2
+
+
 def _rng_state() -> dict[str, torch.Tensor]:
     state = {"cpu": torch.get_rng_state()}
     if torch.cuda.is_available():
@@ -120,6 +133,7 @@ class Trainer:
             module.load_state_dict(self.resume["solver"]["tensors"])
             optimizer.load_state_dict(self.resume["optimizer"])
             scheduler.load_state_dict(self.resume["scheduler"])
+            extend_schedule(cfg, scheduler, optimizer)
             _set_rng_state(self.resume["rng"])
             start, best = int(self.resume["epoch"]) + 1, float(self.resume["best_val"])
             report.best_epoch = int(self.resume["best_epoch"])
