@@ -50,7 +50,8 @@ CASES = {"darcy": ROOT / "cases" / "darcy_2d_lsm.yaml", "ns": ROOT / "cases" / "
 FNO_BACKEND = {"name": "fno", "modes": 12, "width": 32, "layers": 4, "projection_channels": 128}
 # Wu et al. 2023, Table 1 (relative L2; fig/main_results.png of thuml/Latent-Spectral-Models).
 PAPER = {"darcy": {"lsm": 0.0065, "fno": 0.0108}, "ns": {"lsm": 0.1535, "fno": 0.1556}}
-STUDY_TITLES = {"darcy": "Darcy 2-D (test relative L2)", "ns": "Navier-Stokes 2-D, nu=1e-5 (10-step rollout relative L2)"}
+STUDY_TITLES = {"darcy": "Darcy 2-D (test relative L2)",
+                "ns": "Navier-Stokes 2-D, nu=1e-5 (10-step rollout relative L2)"}
 
 
 def machine(device: torch.device) -> dict:
