@@ -37,6 +37,7 @@ from torch import nn
 
 from pdesolve.backends.base import BackendOptions, FitReport, Solver, Trainer
 from pdesolve.data.samples import select_split
+from pdesolve.data.tensors import to_tensor
 from pdesolve.errors import UserError
 from pdesolve.nn.conv_blocks import AVG_POOL, ResidualConvBlock, conv3
 from pdesolve.nn.layers import pointwise
@@ -238,7 +239,7 @@ class _TrainingVectors:
 
     def __init__(self, problem, split: xr.Dataset, device: torch.device, limit: int | None = None):
         masks = split["fluid"].values.astype(bool)
-        self.vectors = torch.as_tensor(split["training_rhs"].values, dtype=torch.float32, device=device)
+        self.vectors = to_tensor(split, ["training_rhs"], device=device)[:, 0]  # (system, vector, *grid)
         self.mask = torch.as_tensor(masks, dtype=torch.float32, device=device)
         self.stencil = problem.stencil(masks).to(device)
         self.per = self.vectors.shape[1]

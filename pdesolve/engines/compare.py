@@ -73,6 +73,16 @@ def _timed(fn):
     return out, time.perf_counter() - t0
 
 
+def write_tables(out_dir: Path, header: str, rows: list[dict], **facts) -> list[Path]:
+    """``table.md`` (``header`` and the rows as markdown) and ``table.json`` (``facts`` and the rows),
+    both written atomically."""
+    return [
+        atomic_replace(out_dir / "table.md", lambda tmp: tmp.write_text(header + markdown_table(rows))),
+        atomic_replace(out_dir / "table.json", lambda tmp: tmp.write_text(
+            json.dumps({**facts, "rows": rows}, indent=2))),
+    ]
+
+
 def _compare_linear(run: RunDir, resolved, solver, names: list[str], out, device) -> Comparison:
     """Linear solvers: the model and each baseline on every test system, to relative residuals
     1e-4 and 1e-6; iterations, counts, setup and solve times, residual histories."""
@@ -93,11 +103,7 @@ def _compare_linear(run: RunDir, resolved, solver, names: list[str], out, device
               f"{np.mean([s.size for s in systems]):.0f} unknowns on average; cap {solver.options.max_iter} "
               f"iterations; hardware: {hardware} ({solver.name} on {solver.device}, baselines on the CPU).\n"
               f"Means over the systems that reached each relative residual; times in seconds.\n\n")
-    files = [
-        atomic_replace(out_dir / "table.md", lambda tmp: tmp.write_text(header + markdown_table(rows))),
-        atomic_replace(out_dir / "table.json", lambda tmp: tmp.write_text(
-            json.dumps({"hardware": hardware, "rows": rows}, indent=2))),
-    ]
+    files = write_tables(out_dir, header, rows, hardware=hardware)
     stats = histories_dataset(reports)
     stats.attrs.update({"Conventions": "CF-1.10", "title": f"{resolved.name} residual histories",
                         "source": f"pdesolve {__version__}", "hardware": hardware})
@@ -115,12 +121,8 @@ def _compare_mesh_map(run: RunDir, resolved, solver, names: list[str], out, devi
     rows, header, stats = compare_mesh_map(resolved, solver, names, device)
     out_dir = Path(out) if out else run.path / "compare"
     out_dir.mkdir(parents=True, exist_ok=True)
-    files = [
-        atomic_replace(out_dir / "table.md", lambda tmp: tmp.write_text(header + markdown_table(rows))),
-        atomic_replace(out_dir / "table.json", lambda tmp: tmp.write_text(
-            json.dumps({"hardware": stats.attrs["hardware"], "rows": rows}, indent=2))),
-        write_netcdf(stats, out_dir / "statistics.nc"),
-    ]
+    files = [*write_tables(out_dir, header, rows, hardware=stats.attrs["hardware"]),
+             write_netcdf(stats, out_dir / "statistics.nc")]
     run.log(f"compare: {json.dumps(rows)}")
     return Comparison(rows, out_dir, files)
 
@@ -131,13 +133,8 @@ def _compare_mesh(run: RunDir, resolved, solver, names: list[str], out, device) 
     out_dir = Path(out) if out else run.path / "compare"
     out_dir.mkdir(parents=True, exist_ok=True)
     rows, header, stats, files = compare_mesh_movement(resolved, solver, names, device, out_dir)
-    files = [
-        atomic_replace(out_dir / "table.md", lambda tmp: tmp.write_text(header + markdown_table(rows))),
-        atomic_replace(out_dir / "table.json", lambda tmp: tmp.write_text(
-            json.dumps({"hardware": stats.attrs["hardware"], "rows": rows}, indent=2))),
-        write_netcdf(stats, out_dir / "statistics.nc"),
-        *files,
-    ]
+    files = [*write_tables(out_dir, header, rows, hardware=stats.attrs["hardware"]),
+             write_netcdf(stats, out_dir / "statistics.nc"), *files]
     run.log(f"compare: {json.dumps(rows)}")
     return Comparison(rows, out_dir, files)
 
@@ -266,11 +263,7 @@ def compare_run(run: RunDir | str | Path, *, baselines: list[str] | None = None,
     header = (f"# {resolved.name}: {', '.join(labels)} against {', '.join(names) or 'no baseline'}\n\n"
               f"Test samples: {reference.shape[0]}; grid {list(grid.shape)}; hardware: {hardware}.\n"
               f"Errors are relative L2 against the reference data, mean over samples.\n\n")
-    files = [
-        atomic_replace(out_dir / "table.md", lambda tmp: tmp.write_text(header + markdown_table(rows))),
-        atomic_replace(out_dir / "table.json", lambda tmp: tmp.write_text(
-            json.dumps({"hardware": hardware, "unit": unit, "rows": rows}, indent=2))),
-    ]
+    files = write_tables(out_dir, header, rows, hardware=hardware, unit=unit)
     ds = xr.Dataset(attrs={"Conventions": "CF-1.10", "title": f"{resolved.name} comparison statistics",
                            "source": f"pdesolve {__version__}", "hardware": hardware})
     ds = ds.assign_coords(time=xr.Variable(("time",), np.asarray(times, float), {"units": "1", "long_name": "time"}))

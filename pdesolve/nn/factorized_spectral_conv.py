@@ -67,6 +67,8 @@ class FactorizedWeight(nn.Module):
     """
 
     kind: ClassVar[str]
+    leading_parts: ClassVar[int]  # parts before the per-mode factors in `parts`
+    mode_axis: ClassVar[int]  # axis of each per-mode factor that runs over that mode
 
     def __init__(self, shape: tuple[int, ...], rank: float | int | list[int], layered: bool, init_std: float):
         super().__init__()
@@ -91,10 +93,11 @@ class FactorizedWeight(nn.Module):
     def parts(self, layer: int | None = None) -> list[torch.Tensor]:
         """Complex factors of the ``(in, out, *K)`` tensor (of ``layer`` when ``layered``)."""
 
-    @staticmethod
-    @abstractmethod
-    def select(parts: list[torch.Tensor], rows: list[torch.Tensor | None]) -> list[torch.Tensor]:
+    @classmethod
+    def select(cls, parts: list[torch.Tensor], rows: list[torch.Tensor | None]) -> list[torch.Tensor]:
         """``parts`` restricted to ``rows`` on the mode axes (see `SpectralConvBase.weight_rows`)."""
+        head, modes = parts[:cls.leading_parts], parts[cls.leading_parts:]
+        return [*head, *(_select_axis(f, r, cls.mode_axis) for f, r in zip(modes, rows, strict=True))]
 
     @staticmethod
     @abstractmethod
@@ -131,6 +134,7 @@ class Tucker(FactorizedWeight):
     """Tucker form: core ``(r_1, ..., r_N)`` and one factor ``(S_n, r_n)`` per mode."""
 
     kind = "tucker"
+    leading_parts, mode_axis = 3, 0  # core, in, out; mode factors (S_n, R_n)
 
     def __init__(self, shape, rank, layered, init_std):
         super().__init__(shape, rank, layered, init_std)
@@ -159,11 +163,6 @@ class Tucker(FactorizedWeight):
         return [core, *factors]
 
     @staticmethod
-    def select(parts, rows):
-        core, f_in, f_out, *f_modes = parts
-        return [core, f_in, f_out, *(_select_axis(f, r, 0) for f, r in zip(f_modes, rows, strict=True))]
-
-    @staticmethod
     def reconstruct(parts):
         core, f_in, f_out, *f_modes = parts
         return torch.einsum(_tucker_equations(len(f_modes))[1], core, f_in, f_out, *f_modes)
@@ -188,6 +187,7 @@ class CP(FactorizedWeight):
     """CP form: weights ``(R,)`` and one factor ``(S_n, R)`` per mode."""
 
     kind = "cp"
+    leading_parts, mode_axis = 3, 0  # weights, in, out; mode factors (S_n, R)
 
     def __init__(self, shape, rank, layered, init_std):
         super().__init__(shape, rank, layered, init_std)
@@ -213,11 +213,6 @@ class CP(FactorizedWeight):
         return [weights, *factors]
 
     @staticmethod
-    def select(parts, rows):
-        weights, f_in, f_out, *f_modes = parts
-        return [weights, f_in, f_out, *(_select_axis(f, r, 0) for f, r in zip(f_modes, rows, strict=True))]
-
-    @staticmethod
     def reconstruct(parts):
         weights, f_in, f_out, *f_modes = parts
         return torch.einsum(_cp_equations(len(f_modes))[1], weights, f_in, f_out, *f_modes)
@@ -234,6 +229,7 @@ class TensorTrain(FactorizedWeight):
     """Tensor-train form: cores ``(r_{n-1}, S_n, r_n)`` with ``r_0 = r_N = 1``."""
 
     kind = "tt"
+    leading_parts, mode_axis = 2, 1  # in, out cores; mode cores (r, S_n, r)
 
     def __init__(self, shape, rank, layered, init_std):
         super().__init__(shape, rank, layered, init_std)
@@ -263,11 +259,6 @@ class TensorTrain(FactorizedWeight):
             first = torch.tensordot(cores[0][0, layer], cores[1], dims=([0], [0]))
             cores = [first.unsqueeze(0), *cores[2:]]
         return cores
-
-    @staticmethod
-    def select(parts, rows):
-        g_in, g_out, *g_modes = parts
-        return [g_in, g_out, *(_select_axis(g, r, 1) for g, r in zip(g_modes, rows, strict=True))]
 
     @staticmethod
     def _tail(g_modes: list[torch.Tensor]) -> torch.Tensor:

@@ -29,6 +29,18 @@ def rectangle(x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
     return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=np.float64)
 
 
+def random_star_coefficients(rng: np.random.Generator, radius: tuple[float, float], modes: int,
+                             amplitude: float) -> tuple[float, np.ndarray, np.ndarray]:
+    """A random `star_polygon` shape: the mean radius ``r0`` uniform in ``radius``, then ``a_k`` and
+    ``b_k`` uniform in ``+- r0 amplitude / (k - 1)`` for ``k = 2 .. modes + 1`` (``a_1 = b_1 = 0``).
+    Returns ``(r0, cos_coeffs, sin_coeffs)``, drawn from ``rng`` in that order."""
+    r0 = rng.uniform(*radius)
+    k = np.arange(2, modes + 2)
+    a = np.concatenate([[0.0], r0 * rng.uniform(-1, 1, modes) * amplitude / (k - 1)])
+    b = np.concatenate([[0.0], r0 * rng.uniform(-1, 1, modes) * amplitude / (k - 1)])
+    return r0, a, b
+
+
 def star_polygon(center: tuple[float, float], radius: float, cos_coeffs: np.ndarray,
                  sin_coeffs: np.ndarray, n_vertices: int = 64) -> np.ndarray:
     """A smooth star-shaped polygon ``r(t) = radius + sum_k a_k cos(k t) + b_k sin(k t)``.

@@ -33,7 +33,7 @@ from typing import ClassVar, Literal
 import numpy as np
 import torch
 import xarray as xr
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from pdesolve.data.fields import FieldSpec
 from pdesolve.data.grid import Grid
@@ -51,6 +51,19 @@ class ProblemParams(BaseModel):
     """Base of every problem's parameter model: unknown keys are errors."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class SnapshotParams(ProblemParams):
+    """Base of the parameters of problems stored every ``snapshot_interval`` up to ``t_end`` (both
+    declared by the subclass): ``t_end`` must be a whole multiple of the interval."""
+
+    @model_validator(mode="after")
+    def _whole_number_of_snapshots(self):
+        ratio = self.t_end / self.snapshot_interval
+        if abs(ratio - round(ratio)) > 1e-9 * max(ratio, 1.0):
+            raise ValueError(f"t_end ({self.t_end}) must be a whole multiple of "
+                             f"snapshot_interval ({self.snapshot_interval})")
+        return self
 
 
 class Problem(Registered):

@@ -15,7 +15,7 @@ from pydantic import Field, model_validator
 
 from pdesolve.data.fields import FieldSpec
 from pdesolve.numerics.fem import stokes_channel
-from pdesolve.numerics.meshing import mesh_with_holes, rectangle, star_polygon
+from pdesolve.numerics.meshing import mesh_with_holes, random_star_coefficients, rectangle, star_polygon
 from pdesolve.numerics.random_fields import sample_seed
 from pdesolve.problems.base import ProblemParams
 from pdesolve.problems.mesh_map import Geometry, MeshMapProblem
@@ -63,17 +63,11 @@ class ChannelObstacles(MeshMapProblem, name="channel_obstacles"):
     }
     params: ChannelObstaclesParams
 
-    def mesh_size(self, resolution):
-        return self.params.mesh_size if resolution is None else 1.0 / resolution
-
     def obstacle(self, seed: int, index: int) -> np.ndarray:
         """The obstacle polygon of sample ``index``, ``(polygon_vertices, 2)``."""
         p = self.params
         rng = np.random.default_rng(sample_seed(seed, index, "channel_obstacles"))
-        r0 = rng.uniform(*p.radius)
-        k = np.arange(2, p.modes + 2)
-        a = np.concatenate([[0.0], r0 * rng.uniform(-1, 1, p.modes) * p.amplitude / (k - 1)])
-        b = np.concatenate([[0.0], r0 * rng.uniform(-1, 1, p.modes) * p.amplitude / (k - 1)])
+        r0, a, b = random_star_coefficients(rng, p.radius, p.modes, p.amplitude)
         center = np.asarray(p.center) + rng.uniform(-p.center_jitter, p.center_jitter, 2)
         poly = star_polygon((center[0], center[1]), r0, a, b, p.polygon_vertices)
         reach = np.abs(poly - center).max(0)

@@ -21,7 +21,7 @@ from pydantic import Field, model_validator
 
 from pdesolve.data.fields import FieldSpec
 from pdesolve.numerics.fem import plane_strain_elasticity
-from pdesolve.numerics.meshing import mesh_with_holes, rectangle, star_polygon
+from pdesolve.numerics.meshing import mesh_with_holes, random_star_coefficients, rectangle, star_polygon
 from pdesolve.numerics.random_fields import sample_seed
 from pdesolve.problems.base import ProblemParams
 from pdesolve.problems.mesh_map import Geometry, MeshMapProblem
@@ -66,17 +66,11 @@ class ElasticityVoids(MeshMapProblem, name="elasticity_voids"):
     }
     params: ElasticityVoidsParams
 
-    def mesh_size(self, resolution):
-        return self.params.mesh_size if resolution is None else 1.0 / resolution
-
     def void(self, seed: int, index: int) -> np.ndarray:
         """The void polygon of sample ``index``, ``(polygon_vertices, 2)``."""
         p = self.params
         rng = np.random.default_rng(sample_seed(seed, index, "elasticity_voids"))
-        r0 = rng.uniform(*p.radius)
-        k = np.arange(2, p.modes + 2)
-        a = np.concatenate([[0.0], r0 * rng.uniform(-1, 1, p.modes) * p.amplitude / (k - 1)])
-        b = np.concatenate([[0.0], r0 * rng.uniform(-1, 1, p.modes) * p.amplitude / (k - 1)])
+        r0, a, b = random_star_coefficients(rng, p.radius, p.modes, p.amplitude)
         center = 0.5 + rng.uniform(-p.center_jitter, p.center_jitter, 2)
         # the radius stays above 0.4 r0: damp the perturbation where it would dig deeper
         t = np.linspace(0, 2 * np.pi, p.polygon_vertices, endpoint=False)

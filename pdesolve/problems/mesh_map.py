@@ -5,7 +5,8 @@ the same mesh. Every sample has its own mesh; data use the padded layout of
 vertices), so the signed distance can be evaluated anywhere (rasterisation for grid models).
 
 A subclass defines `geometry` (the sample's polygons and mesh), `solve` (the reference solver on
-one mesh) and its fields; `generate` and the classical baselines are shared.
+one mesh), its fields and a ``mesh_size`` parameter (the default edge length); `generate` and the
+classical baselines are shared.
 """
 
 from __future__ import annotations
@@ -49,11 +50,12 @@ class MeshMapProblem(Problem):
     outputs: ClassVar[tuple[str, ...]]
     solver_name: ClassVar[str] = ""
 
-    # ------------------------------------------------------------- what subclasses define
-    @abstractmethod
     def mesh_size(self, resolution: int | None) -> float:
-        """Target mesh edge length for a case's ``data.resolution`` (cells per unit length)."""
+        """Target mesh edge length for a case's ``data.resolution`` (cells per unit length); without
+        one, the problem's ``mesh_size`` parameter."""
+        return self.params.mesh_size if resolution is None else 1.0 / resolution
 
+    # ------------------------------------------------------------- what subclasses define
     @abstractmethod
     def geometry(self, seed: int, index: int, h: float) -> Geometry:
         """The geometry of sample ``index``: depends only on (``seed``, ``index``); meshed at ``h``."""

@@ -31,7 +31,7 @@ from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field
 
 from pdesolve.data.fields import FieldSpec
 from pdesolve.data.grid import Grid
@@ -44,12 +44,12 @@ from pdesolve.numerics.incompressible import (
 )
 from pdesolve.numerics.random_fields import gaussian_random_field
 from pdesolve.numerics.spectral import dealias, irfft, rfft
-from pdesolve.problems.base import GridProblem, ProblemParams
+from pdesolve.problems.base import GridProblem, SnapshotParams
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
-class NavierStokes2DParams(ProblemParams):
+class NavierStokes2DParams(SnapshotParams):
     """Parameters of `NavierStokes2D` (the ``problem`` section of a case file)."""
 
     model_config = ConfigDict(allow_inf_nan=False)
@@ -65,14 +65,6 @@ class NavierStokes2DParams(ProblemParams):
     ic_alpha: float = Field(2.5, gt=1, description="GRF exponent of the initial vorticity")
     ic_tau: float = Field(7.0, gt=0, description="GRF inverse length scale of the initial vorticity")
     ic_sigma: float = Field(7.0**1.5, gt=0, description="GRF amplitude of the initial vorticity")
-
-    @model_validator(mode="after")
-    def _whole_number_of_snapshots(self):
-        ratio = self.t_end / self.snapshot_interval
-        if abs(ratio - round(ratio)) > 1e-9 * max(ratio, 1.0):
-            raise ValueError(f"t_end ({self.t_end}) must be a whole multiple of "
-                             f"snapshot_interval ({self.snapshot_interval})")
-        return self
 
 
 # ------------------------------------------------------------------------------- helpers

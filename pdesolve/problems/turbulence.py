@@ -26,13 +26,13 @@ from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from pdesolve.data.grid import Grid
 from pdesolve.errors import UserError
 from pdesolve.numerics.filters import filter_to_grid, filter_width, les_cutoff
 from pdesolve.numerics.sgs import WALE, DynamicSmagorinsky, EddyViscosityModel, Leith, Smagorinsky
-from pdesolve.problems.base import Baseline, GridProblem, ProblemParams, UnderResolved
+from pdesolve.problems.base import Baseline, GridProblem, SnapshotParams, UnderResolved
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -53,7 +53,7 @@ class LESOptions(BaseModel):
     leith_cl: float = Field(0.2, gt=0, description="Leith constant (2-D problems)")
 
 
-class TurbulenceParams(ProblemParams):
+class TurbulenceParams(SnapshotParams):
     """Parameters every `TurbulentFlow` has; subclasses add the physics, the DNS grid (``resolution``),
     ``viscosity``, ``spin_up``, ``t_end`` (stored span) and ``dt``."""
 
@@ -62,14 +62,6 @@ class TurbulenceParams(ProblemParams):
     snapshot_interval: float = Field(0.2, gt=0, description="time between stored snapshots")
     dtype: Literal["float64", "float32"] = Field("float32", description="floating-point type of the solver")
     les: LESOptions = Field(default_factory=LESOptions)
-
-    @model_validator(mode="after")
-    def _whole_number_of_snapshots(self):
-        ratio = self.t_end / self.snapshot_interval
-        if abs(ratio - round(ratio)) > 1e-9 * max(ratio, 1.0):
-            raise ValueError(f"t_end ({self.t_end}) must be a whole multiple of "
-                             f"snapshot_interval ({self.snapshot_interval})")
-        return self
 
 
 Closure = Callable[[LESOptions, float, float], EddyViscosityModel]
