@@ -36,9 +36,10 @@ import torch  # noqa: E402
 from les_report import machine, stamp, write_report  # noqa: E402
 
 from pdesolve.config import load_case  # noqa: E402
-from pdesolve.engines.compare import compare_run, markdown_table  # noqa: E402
+from pdesolve.engines.compare import compare_run
 from pdesolve.engines.data import load_or_generate  # noqa: E402
 from pdesolve.engines.runs import RunDir  # noqa: E402
+from pdesolve.engines.tables import markdown_table  # noqa: E402
 from pdesolve.engines.train import train_case  # noqa: E402
 from pdesolve.numerics.filters import filter_to_grid, filter_width  # noqa: E402
 from pdesolve.numerics.incompressible import integrate_velocity_3d  # noqa: E402

@@ -46,10 +46,11 @@ import xarray as xr  # noqa: E402
 from pdesolve.config import load_case  # noqa: E402
 from pdesolve.data.samples import select_split  # noqa: E402
 from pdesolve.data.tensors import grid_from_dataset, to_tensor  # noqa: E402
-from pdesolve.engines.compare import compare_run, markdown_table  # noqa: E402
+from pdesolve.engines.compare import compare_run
 from pdesolve.engines.data import load_or_generate  # noqa: E402
 from pdesolve.engines.device import describe  # noqa: E402
 from pdesolve.engines.runs import RunDir  # noqa: E402
+from pdesolve.engines.tables import markdown_table  # noqa: E402
 from pdesolve.engines.train import train_case  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from pdesolve.data.netcdf import atomic_replace, write_netcdf
+from pdesolve.data.netcdf import write_netcdf
 from pdesolve.data.samples import select_split
 from pdesolve.data.tensors import grid_from_dataset, to_tensor
 from pdesolve.engines import figures
@@ -30,6 +30,7 @@ from pdesolve.engines.mesh_maps import compare_mesh_map
 from pdesolve.engines.mesh_movement import compare_mesh_movement
 from pdesolve.engines.rollout import predict_trajectory
 from pdesolve.engines.runs import RunDir
+from pdesolve.engines.tables import markdown_table, write_tables
 from pdesolve.engines.turbulence_stats import compare_turbulence
 from pdesolve.errors import UserError
 from pdesolve.metrics import energy_spectrum, relative_l2, spectrum_log_error
@@ -56,31 +57,10 @@ class Comparison:
         return markdown_table(self.rows)
 
 
-def markdown_table(rows: list[dict]) -> str:
-    """A markdown table with the rows' keys as columns (floats in 4 significant digits)."""
-    if not rows:
-        return ""
-    cols = list(rows[0])
-    fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)  # noqa: E731
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(fmt(r.get(c, "")) for c in cols) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
-
-
 def _timed(fn):
     t0 = time.perf_counter()
     out = fn()
     return out, time.perf_counter() - t0
-
-
-def write_tables(out_dir: Path, header: str, rows: list[dict], **facts) -> list[Path]:
-    """``table.md`` (``header`` and the rows as markdown) and ``table.json`` (``facts`` and the rows),
-    both written atomically."""
-    return [
-        atomic_replace(out_dir / "table.md", lambda tmp: tmp.write_text(header + markdown_table(rows))),
-        atomic_replace(out_dir / "table.json", lambda tmp: tmp.write_text(
-            json.dumps({**facts, "rows": rows}, indent=2))),
-    ]
 
 
 def _compare_linear(run: RunDir, resolved, solver, names: list[str], out, device) -> Comparison:

@@ -16,10 +16,7 @@ from __future__ import annotations
 
 import json
 import os
-import platform
-import subprocess
-import sys
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,16 +24,6 @@ import torch
 
 from pdesolve.data.netcdf import atomic_replace
 from pdesolve.errors import UserError
-from pdesolve.version import __version__
-
-
-def _git_revision() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)
-        return out.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
 class RunDir:
@@ -89,31 +76,9 @@ class RunDir:
         return self.write_text(name, json.dumps(data, indent=2, default=str) + "\n")
 
     def write_environment(self, seed: int, device: torch.device) -> Path:
-        import numpy
-        import scipy
-        import xarray
+        from pdesolve.engines.environment import environment
 
-        from pdesolve.engines.device import describe
-
-        env = {
-            "pdesolve": __version__,
-            "python": sys.version.split()[0],
-            "torch": torch.__version__,
-            "numpy": numpy.__version__,
-            "scipy": scipy.__version__,
-            "xarray": xarray.__version__,
-            "platform": platform.platform(),
-            "device": str(device),
-            "hardware": describe(device),
-            "cuda": torch.version.cuda,
-            "torch_threads": torch.get_num_threads(),
-            "cpu_count": os.cpu_count(),
-            "seed": seed,
-            "git_revision": _git_revision(),
-            "command": " ".join(sys.argv),
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        }
-        return self.write_json("environment.json", env)
+        return self.write_json("environment.json", environment(device, seed))
 
     def append_metrics(self, record: dict) -> None:
         with open(self.metrics_file, "a") as f:
