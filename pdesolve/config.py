@@ -55,7 +55,9 @@ class TrainConfig(Section):
 
     epochs: int = Field(20, ge=0)
     batch_size: int = Field(16, gt=0)
-    lr: float = Field(1e-3, gt=0)
+    lr: float | None = Field(
+        None, gt=0, description="learning rate; null = the backend's default (1e-3 unless the backend's docs say "
+                                "otherwise), filled in the resolved case")
     weight_decay: float = Field(1e-4, ge=0)
     optimizer: Literal["adam", "adamw"] = "adamw"
     schedule: Literal["cosine", "step", "constant"] = "cosine"
@@ -138,6 +140,10 @@ class ResolvedCase:
             self.backend_cls.check_problem(self.problem, self.backend_options, horizon=case.train.unroll)
         except UserError as err:
             raise err.located(source, "backend") from None
+        self._check_train_fields(case.train, source)
+        if case.train.lr is None:
+            case = case.model_copy(update={"train": case.train.model_copy(
+                update={"lr": self.backend_cls(self.backend_options).default_lr(self.problem)})})
         for baseline in case.compare.baselines:
             known = self.problem.baselines()
             if baseline not in known:
@@ -149,6 +155,15 @@ class ResolvedCase:
             "problem": {"name": self.problem.name, **self.problem.params.model_dump(mode="json")},
             "backend": {"name": self.backend_cls.name, **self.backend_options.model_dump(mode="json")},
         })
+
+    def _check_train_fields(self, train: TrainConfig, source: str) -> None:
+        """A ``train.*`` field the backend does not use, set to anything but its default, is an error."""
+        unused = self.backend_cls.unused_train_fields(self.problem, self.backend_options)
+        for name, reason in unused.items():
+            default = TrainConfig.model_fields[name].default
+            if getattr(train, name) != default:
+                raise UserError(f"backend '{self.backend_cls.name}' does not use this field ({reason}); "
+                                f"remove it (default {default!r})", source=source, field=f"train.{name}")
 
     @property
     def name(self) -> str:

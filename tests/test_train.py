@@ -6,10 +6,11 @@ import math
 import pytest
 import torch
 
+from pdesolve.backends.base import Stage
 from pdesolve.config import TrainConfig, load_case
 from pdesolve.engines.runs import RunDir
 from pdesolve.engines.train import Trainer, train_case
-from pdesolve.errors import NonFiniteError
+from pdesolve.errors import NonFiniteError, UserError
 from tests.helpers import TINY_NS, write_case
 
 
@@ -110,3 +111,68 @@ def test_resume_with_more_epochs_extends_the_cosine_schedule(tmp_path):
     lrs = [json.loads(x)["lr"] for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert lrs[:2] == pytest.approx([5e-4, 0.0], abs=1e-12)      # the first run's 2-epoch cosine
     assert lrs[2:] == pytest.approx([1e-3 * (1 + math.cos(math.pi * 3 / 4)) / 2, 0.0], abs=1e-9)
+
+
+# ------------------------------------------------------------------ train.* fields per backend
+@pytest.mark.parametrize("case, override, field", [
+    ("insr_advection_1d", "train.epochs=5", "train.epochs"),
+    ("insr_advection_1d", "train.patience=3", "train.patience"),
+    ("poisson_dcdm_2d", "train.loss=mse", "train.loss"),
+    ("darcy_2d", "train.unroll=2", "train.unroll"),
+    ("poisson_1d_gp", "train.batch_size=7", "train.batch_size"),
+])
+def test_a_train_field_the_backend_does_not_use_is_rejected(case, override, field):
+    with pytest.raises(UserError, match="does not use this field") as err:
+        load_case(case, [override])
+    assert err.value.field == field
+
+
+def test_train_lr_defaults_to_the_backend_s_and_is_written_to_the_resolved_case():
+    assert load_case("insr_elasticity_2d", ["train.lr=null"]).case.train.lr == pytest.approx(1e-5)  # the paper's
+    assert load_case("insr_advection_1d", ["train.lr=null"]).case.train.lr == pytest.approx(1e-4)
+    assert load_case("navier_stokes_2d", ["train.lr=null"]).case.train.lr == pytest.approx(1e-3)
+    assert load_case("navier_stokes_2d", ["train.unroll=2"]).case.train.unroll == 2  # used on trajectories
+
+
+# --------------------------------------------------------------------------- staged fits
+class _TwoStageSolver(_ToySolver):
+    """Stage "first" pulls w towards 1, the main stage towards 3 (two batches per epoch)."""
+
+    def modules(self):
+        return self.module
+
+    def stages(self, epochs):
+        w = self.module.w
+        yield Stage(name="first", module=self.module, step_loss=lambda i: (w - 1.0).pow(2).sum() * (1 + i.sum()),
+                    items=2, batch_size=1, epochs=epochs, schedule="constant")
+        yield Stage(module=self.module, step_loss=lambda i: (w - 3.0).pow(2).sum() * (1 + i.sum()), items=2,
+                    batch_size=1, validate=lambda: float((w.detach() - 3.0).abs()))
+
+
+def test_a_staged_fit_resumes_inside_its_second_stage_and_skips_the_first(tmp_path, monkeypatch):
+    cfg = TrainConfig(epochs=4, lr=0.05, grad_clip=None, seed=0)
+    straight = _TwoStageSolver(_Toy())
+    report = Trainer(cfg, "cpu", RunDir.create(tmp_path, "t", "t", tmp_path / "a")).fit_stages(
+        straight, straight.stages(3))
+    assert [r.get("stage") for r in report.history] == ["first"] * 3 + [None] * 4
+
+    original = Trainer._checkpoint
+
+    def interrupt(self, solver, optimizer, scheduler, epoch, *args):
+        original(self, solver, optimizer, scheduler, epoch, *args)
+        if args[-2] is None and epoch == 1:  # the main stage's second epoch
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "_checkpoint", interrupt)
+    run = RunDir.create(tmp_path, "t", "t", tmp_path / "b")
+    split = _TwoStageSolver(_Toy())
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(cfg, "cpu", run).fit_stages(split, split.stages(3))
+    monkeypatch.setattr(Trainer, "_checkpoint", original)
+    state = run.load_checkpoint()
+    assert state["stage"] is None and state["completed"] == ["first"] and state["epoch"] == 1
+    resumed = _TwoStageSolver(_Toy())
+    report = Trainer(cfg, "cpu", run, resume=state).fit_stages(resumed, resumed.stages(3))
+    assert [r.get("stage") for r in report.history] == [None, None]  # the first stage is not rerun
+    assert torch.equal(resumed.module.w, straight.module.w)
+    assert [r["train_loss"] for r in run.metrics()] == [r["train_loss"] for r in RunDir(tmp_path / "a").metrics()]

@@ -23,7 +23,7 @@ from abc import abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 import torch
 import xarray as xr
@@ -67,6 +67,74 @@ class FitReport:
         return asdict(self)
 
 
+DEFAULT_LR = 1e-3  # train.lr when neither the case nor the backend (`Solver.default_lr`) sets one
+
+
+@dataclass
+class PlateauSchedule:
+    """A learning rate cut by ``factor`` after ``patience`` optimiser steps without a lower loss
+    (``ReduceLROnPlateau`` stepped every iteration on the loss term ``"main"``), down to ``min_lr``;
+    with ``early_stop`` the stage ends once the rate has reached ``min_lr``."""
+
+    patience: int
+    factor: float
+    min_lr: float
+    early_stop: bool = True
+
+
+@dataclass
+class Stage:
+    """One optimisation problem of a fit, run by `Trainer.fit_stages`.
+
+    Attributes:
+        module: the parameters optimised (unless ``param_groups`` says otherwise); restored to the
+            last good state on a non-finite loss.
+        step_loss: batch -> scalar loss, or a dict of loss terms (summed; ``"main"`` drives a
+            plateau schedule), called under autocast.
+        items: draw batches of ``batch_size`` (``None``: ``train.batch_size``) indices ``(b,)`` from
+            a permutation of ``range(items)`` seeded by (seed, epoch) -- or give ``batches`` instead.
+        batches: generator -> one epoch of batches (for losses that sample their own points).
+        n_batches: batches per epoch (progress bar), when known.
+        validate: -> validation error (lower is better), after every epoch: best checkpoints,
+            ``train.patience``.
+        name: labels metrics records and checkpoints; ``None`` for the fit's main stage.
+        epochs, lr, weight_decay, optimizer, schedule: ``None`` means ``train.*``.
+        grad_clip: a max gradient norm, ``None`` for none, ``"train"`` for ``train.grad_clip``.
+        param_groups: optimiser parameter groups (e.g. another learning rate for some parameters).
+        plateau: a per-iteration plateau schedule instead of the per-epoch one.
+        autocast: run ``step_loss`` under the case's autocast (bf16 on CUDA).
+        checkpoint: write ``checkpoint.pt`` after every epoch of this stage.
+        log: append one metrics record per epoch.
+        on_end: called with the last epoch's record when the stage completes (before its
+            checkpoint); returns further metrics records to append.
+    """
+
+    module: nn.Module
+    step_loss: Callable[[Any], torch.Tensor | dict[str, torch.Tensor]]
+    items: int | None = None
+    batch_size: int | None = None
+    batches: Callable[[torch.Generator], Iterable[Any]] | None = None
+    n_batches: int | None = None
+    validate: Callable[[], float] | None = None
+    name: str | None = None
+    epochs: int | None = None
+    lr: float | None = None
+    weight_decay: float | None = None
+    optimizer: str | None = None
+    schedule: str | None = None
+    grad_clip: float | None | Literal["train"] = "train"
+    param_groups: list[dict] | None = None
+    plateau: PlateauSchedule | None = None
+    autocast: bool = True
+    checkpoint: bool = True
+    log: bool = True
+    on_end: Callable[[dict], list[dict]] | None = None
+
+    def __post_init__(self):
+        if (self.items is None) == (self.batches is None):
+            raise ValueError("a Stage takes either items or batches")
+
+
 class Trainer(Protocol):
     """The training loop the engine hands to `Solver.fit` (see `pdesolve.engines.train`)."""
 
@@ -74,8 +142,7 @@ class Trainer(Protocol):
     batch_size: int
     unroll: int
     backprop: str
-    run: Any            # the run directory (`pdesolve.engines.runs.RunDir`) or None: for backends
-                        # that run their own loop and checkpoint through it (INSR)
+    lr: float | None     # train.lr (None: the backend's `Solver.default_lr`)
     resume: dict | None  # the checkpoint to continue from (``checkpoint.pt`` contents) or None
 
     def loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -91,6 +158,9 @@ class Trainer(Protocol):
         n_batches: int | None = None,
     ) -> FitReport:
         """Optimise ``module``'s parameters on ``step_loss`` over epochs of ``train_batches``."""
+
+    def fit_stages(self, solver: Solver, stages: Iterable[Stage]) -> FitReport:
+        """Run a sequence of optimisation stages (a generator may build each from the last)."""
 
 
 class Solver(Registered):
@@ -137,6 +207,18 @@ class Solver(Registered):
             raise UserError(
                 f"backend '{cls.name}' ({cls.kind}) does not solve '{problem.task}' problems like "
                 f"'{problem.name}'; it accepts: {', '.join(cls.tasks)}", field="backend.name")
+
+    @classmethod
+    def unused_train_fields(cls, problem, options: BackendOptions) -> dict[str, str]:
+        """The case's ``train.*`` fields this backend does not use on ``problem``, each with the reason
+        (the case loader rejects them when set to anything but their default). By default the
+        autoregressive ones: only operator backends on trajectories unroll."""
+        reason = f"only autoregressive training on trajectories unrolls; '{problem.name}' is a {problem.task} problem"
+        return {"unroll": reason, "backprop": reason}
+
+    def default_lr(self, problem) -> float:
+        """``train.lr`` when the case leaves it null."""
+        return DEFAULT_LR
 
     # ----------------------------------------------------------------- interface
     @abstractmethod

@@ -75,6 +75,11 @@ class CollocationSolver(Solver):
     Options: ClassVar[type[CollocationOptions]] = CollocationOptions
 
     @classmethod
+    def unused_train_fields(cls, problem, options):
+        return {**super().unused_train_fields(problem, options), "loss": "it minimises its PDE objective",
+                "batch_size": "an epoch is backend.steps_per_epoch optimiser steps on the collocation points"}
+
+    @classmethod
     def check_problem(cls, problem, options, *, horizon=1):
         super().check_problem(problem, options, horizon=horizon)
         if not isinstance(problem, StationaryPDE):

@@ -116,6 +116,12 @@ class DCDMSolver(Solver, name="dcdm"):
              "ICML 2023")
     network: DCDMNet
 
+
+    @classmethod
+    def unused_train_fields(cls, problem, options):
+        return {**super().unused_train_fields(problem, options),
+                "loss": "it minimises the DCDM residual loss ||b - A q q^T b / q^T A q||^2"}
+
     @property
     def orthogonalize(self) -> int:
         return self.options.orthogonalize

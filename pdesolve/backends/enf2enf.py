@@ -27,8 +27,6 @@ node subsets of coarse meshes evaluates on any mesh.
 
 from __future__ import annotations
 
-import math
-import time
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -36,12 +34,11 @@ import xarray as xr
 from pydantic import Field, model_validator
 from torch import nn
 
-from pdesolve.backends.base import BackendOptions, FitReport, Solver, Trainer
+from pdesolve.backends.base import BackendOptions, FitReport, Solver, Stage, Trainer
 from pdesolve.data.mesh_samples import padded_dataset, padded_tensors, sample_mesh
 from pdesolve.data.samples import select_split
 from pdesolve.errors import UserError
 from pdesolve.nn.equivariant_fields import EquivariantNeuralField, latent_grid
-from pdesolve.progress import make_progress
 
 INNER_LR_RANGE = (1e-6, 10.0)
 CHUNK_ROWS = 8192  # samples x nodes decoded at once when predicting
@@ -243,54 +240,37 @@ class ENF2ENFSolver(Solver, name="enf2enf"):
                if val_data.sizes["sample"] else None)
         self._fit_statistics(train)
         self.to(trainer.device)
-        encoder_history: list[dict] = []
-        if trainer.resume is not None:  # both stages resume from the decoder's checkpoint
-            self.model.load_state_dict(trainer.resume["solver"]["tensors"])
-        else:
-            encoder_history = self.fit_encoder(train, trainer.device)
-        contexts = self.fit_context_statistics(train)
-        report = self.fit_decoder(train, val, contexts, trainer)
-        report.history = encoder_history + report.history
-        return report
 
-    def fit_encoder(self, train: MeshSamples, device: torch.device) -> list[dict]:
-        """Stage 1: meta-learn the geometry auto-decoder; returns per-epoch records."""
+        def stages():
+            yield self.encoder_stage(train, trainer.device)
+            contexts = self.fit_context_statistics(train)
+            yield self.decoder_stage(train, val, contexts, trainer)
+
+        return trainer.fit_stages(self, stages())
+
+    def encoder_stage(self, train: MeshSamples, device: torch.device) -> Stage:
+        """Stage 1: meta-learn the geometry auto-decoder (``encoder_epochs`` epochs of
+        ``encoder_batch_size`` samples; AdamW at ``encoder_lr`` on the encoder and at
+        ``inner_lr_lr`` without weight decay on the Meta-SGD rates; constant rates; ``train.grad_clip``
+        on both)."""
         o, m = self.options, self.model
-        enc = list(m.encoder.parameters())
-        opt = torch.optim.AdamW(enc, lr=o.encoder_lr)
-        opt_lr = torch.optim.Adam([m.inner_lr], lr=o.inner_lr_lr)
         points = min(o.encoder_points, train.min_nodes)
-        history = []
-        n_batches = math.ceil(len(train) / o.encoder_batch_size)
-        with make_progress() as bar:
-            task = bar.add_task("encoder", total=o.encoder_epochs * n_batches, status="")
-            for epoch in range(o.encoder_epochs):
-                t0, total = time.perf_counter(), 0.0
-                order = torch.randperm(len(train))
-                for start in range(0, len(train), o.encoder_batch_size):
-                    i = order[start:start + o.encoder_batch_size]
-                    x, a, mask = (t[i].to(device) for t in (train.x, train.a, train.mask))
-                    x, a = m.coords(x), m.inputs(a)
-                    poses = m.sample_poses(x, mask)
-                    idx = _subsets(mask, o.inner_steps + 1, points)
-                    xs, as_ = _gather(x, idx), _gather(a, idx)
-                    w = torch.full(idx.shape, 1.0 / points, device=device)
-                    c = m.autodecode(xs[:, :-1], as_[:, :-1], w[:, :-1], poses, o.inner_steps,
-                                     create_graph=True)
-                    loss = m.reconstruction_error(xs[:, -1], as_[:, -1], w[:, -1], poses, c).mean()
-                    opt.zero_grad(set_to_none=True)
-                    opt_lr.zero_grad(set_to_none=True)
-                    loss.backward()
-                    nn.utils.clip_grad_norm_([*enc, m.inner_lr], 1.0)
-                    opt.step()
-                    opt_lr.step()
-                    total += float(loss.detach()) * len(i)
-                    bar.advance(task)
-                record = {"stage": "encoder", "epoch": epoch, "train_loss": total / len(train),
-                          "seconds": time.perf_counter() - t0}
-                history.append(record)
-                bar.update(task, status=f"reconstruction mse {record['train_loss']:.3g}")
-        return history
+
+        def step_loss(i: torch.Tensor) -> torch.Tensor:
+            x, a, mask = (t[i].to(device) for t in (train.x, train.a, train.mask))
+            x, a = m.coords(x), m.inputs(a)
+            poses = m.sample_poses(x, mask)
+            idx = _subsets(mask, o.inner_steps + 1, points)
+            xs, as_ = _gather(x, idx), _gather(a, idx)
+            w = torch.full(idx.shape, 1.0 / points, device=device)
+            c = m.autodecode(xs[:, :-1], as_[:, :-1], w[:, :-1], poses, o.inner_steps, create_graph=True)
+            return m.reconstruction_error(xs[:, -1], as_[:, -1], w[:, -1], poses, c).mean()
+
+        groups = [{"params": list(m.encoder.parameters()), "lr": o.encoder_lr},
+                  {"params": [m.inner_lr], "lr": o.inner_lr_lr, "weight_decay": 0.0}]
+        return Stage(name="encoder", module=m, step_loss=step_loss, items=len(train),
+                     batch_size=o.encoder_batch_size, epochs=o.encoder_epochs, optimizer="adamw",
+                     param_groups=groups, schedule="constant")
 
     @torch.no_grad()
     def fit_context_statistics(self, train: MeshSamples) -> torch.Tensor:
@@ -301,10 +281,10 @@ class ENF2ENFSolver(Solver, name="enf2enf"):
         self.model.ctx_std.copy_(c.std((0, 1)).clamp_min(1e-6))
         return c
 
-    def fit_decoder(self, train: MeshSamples, val: MeshSamples | None, contexts: torch.Tensor,
-                    trainer: Trainer) -> FitReport:
-        """Stage 2: supervised decoder training through the engine's `Trainer` on the training
-        samples' geometry ``contexts``."""
+    def decoder_stage(self, train: MeshSamples, val: MeshSamples | None, contexts: torch.Tensor,
+                      trainer: Trainer) -> Stage:
+        """Stage 2 (the fit's main stage, ``train.*``): supervised decoder training on the training
+        samples' geometry ``contexts``, validated on ``val``."""
         m, device = self.model, trainer.device
         points = min(self.options.decoder_points, train.min_nodes)
 
@@ -317,15 +297,8 @@ class ENF2ENFSolver(Solver, name="enf2enf"):
             pred = m.decode(xs, as_, poses, contexts[index].to(device))
             return trainer.loss(pred, (us - m.out_mean) / m.out_std)
 
-        def batches(generator: torch.Generator):
-            order = torch.randperm(len(train), generator=generator)
-            return (order[s:s + trainer.batch_size] for s in range(0, len(train), trainer.batch_size))
-
-        def validate() -> float:
-            return float(self.errors(val).mean())
-
-        return trainer.fit(self, m, step_loss, batches, validate if val is not None else None,
-                           n_batches=math.ceil(len(train) / trainer.batch_size))
+        validate = (lambda: float(self.errors(val).mean())) if val is not None else None
+        return Stage(module=m, step_loss=step_loss, items=len(train), validate=validate)
 
     # ---------------------------------------------------------------------- predict
     def _chunks(self, samples: MeshSamples):

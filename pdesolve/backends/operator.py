@@ -87,6 +87,10 @@ class OperatorSolver(Solver):
                 f"trajectories of {frames} frames are too short for window {options.window} + "
                 f"{horizon} predicted frame(s)", field="backend.window")
 
+    @classmethod
+    def unused_train_fields(cls, problem, options):
+        return {} if problem.task == "trajectory" else super().unused_train_fields(problem, options)
+
     # -------------------------------------------------------------------------- setup
     def modules(self) -> nn.Module:
         return self.model

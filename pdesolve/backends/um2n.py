@@ -198,6 +198,11 @@ class UM2NSolver(Solver, name="um2n"):
     options: UM2NOptions
     model: UM2NNetwork
 
+    @classmethod
+    def unused_train_fields(cls, problem, options):
+        return {**super().unused_train_fields(problem, options),
+                "loss": "it minimises its coordinate and volume losses (backend.*_weight)"}
+
     # ------------------------------------------------------------------------------ setup
     def modules(self) -> nn.Module:
         return self.model

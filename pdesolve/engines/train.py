@@ -16,14 +16,14 @@ import math
 import time
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from pdesolve.backends.base import FitReport, Solver
+from pdesolve.backends.base import DEFAULT_LR, FitReport, Solver, Stage
 from pdesolve.config import ResolvedCase, TrainConfig
 from pdesolve.data.samples import select_split
 from pdesolve.engines.data import load_or_generate
@@ -33,10 +33,7 @@ from pdesolve.errors import NonFiniteError, UserError
 from pdesolve.metrics import LOSSES
 from pdesolve.progress import make_progress
 
-
-def make_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
-    optimizers = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
-    return optimizers[cfg.optimizer](params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 
 
 def make_scheduler(cfg: TrainConfig, optimizer) -> torch.optim.lr_scheduler.LRScheduler:
@@ -75,8 +72,21 @@ def _set_rng_state(state: dict[str, torch.Tensor]) -> None:
         torch.cuda.set_rng_state(state["cuda"])
 
 
+def _shuffled_batches(n: int, batch_size: int, generator: torch.Generator):
+    """Index batches ``(b,)`` of a seeded permutation of ``range(n)`` (the last one may be short)."""
+    order = torch.randperm(n, generator=generator)
+    return (order[i:i + batch_size] for i in range(0, n, batch_size))
+
+
 class Trainer:
-    """The training loop handed to `Solver.fit` (implements `pdesolve.backends.Trainer`).
+    """The training loop handed to `Solver.fit` (implements `pdesolve.backends.base.Trainer`).
+
+    A fit is a sequence of stages (`Stage`; most backends: one). For each stage the trainer builds the
+    optimiser and schedule, runs epochs of batches under autocast, clips gradients, validates,
+    keeps the best and last checkpoints, stops early on patience or a plateau schedule's floor,
+    and on a non-finite loss restores the last good state and ends the fit. Checkpoints record the
+    stage in progress, so a resumed fit skips finished stages and continues the current one at its
+    next epoch with the optimiser, schedule and RNG state it had.
 
     Args:
         cfg: the case's ``train`` section.
@@ -94,9 +104,10 @@ class Trainer:
         self.batch_size = cfg.batch_size
         self.unroll = cfg.unroll
         self.backprop = cfg.backprop
+        self.lr = cfg.lr
         self._loss = LOSSES[cfg.loss]
         use_bf16 = cfg.amp == "bf16" or (cfg.amp == "auto" and self.device.type == "cuda")
-        self.autocast = (lambda: torch.autocast(self.device.type, dtype=torch.bfloat16)) if use_bf16 else nullcontext
+        self._autocast = (lambda: torch.autocast(self.device.type, dtype=torch.bfloat16)) if use_bf16 else nullcontext
 
     def loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return self._loss(pred.float(), target.float())
@@ -105,6 +116,7 @@ class Trainer:
         if self.run is not None:
             self.run.log(message)
 
+    # ------------------------------------------------------------------------ entry points
     def fit(
         self,
         solver: Solver,
@@ -114,89 +126,162 @@ class Trainer:
         validate: Callable[[], float] | None = None,
         n_batches: int | None = None,
     ) -> FitReport:
-        """Optimise ``module`` for ``cfg.epochs`` epochs.
+        """A one-stage fit: optimise ``module`` for ``train.epochs`` epochs (see `Stage`)."""
+        return self.fit_stages(solver, [Stage(module=module, step_loss=step_loss, batches=train_batches,
+                                              validate=validate, n_batches=n_batches)])
 
-        Args:
-            solver: the solver being fitted (its `state_dict` is what checkpoints hold).
-            module: the parameters to optimise (already on `device`).
-            step_loss: batch -> scalar loss (called under autocast).
-            train_batches: a shuffling generator -> one epoch of batches.
-            validate: -> validation error (lower is better), run after every epoch.
-            n_batches: batches per epoch, for the progress bar.
-        """
-        cfg = self.cfg
-        optimizer = make_optimizer(cfg, module.parameters())
-        scheduler = make_scheduler(cfg, optimizer)
+    def fit_stages(self, solver: Solver, stages: Iterable[Stage]) -> FitReport:
+        """Run ``stages`` in order (a generator may build each stage from the results of the last)
+        and return one report; see the class docstring."""
         report = FitReport()
-        start, best = 0, math.inf
-        if self.resume is not None:
-            module.load_state_dict(self.resume["solver"]["tensors"])
-            optimizer.load_state_dict(self.resume["optimizer"])
-            scheduler.load_state_dict(self.resume["scheduler"])
-            extend_schedule(cfg, scheduler, optimizer)
-            _set_rng_state(self.resume["rng"])
-            start, best = int(self.resume["epoch"]) + 1, float(self.resume["best_val"])
-            report.best_epoch = int(self.resume["best_epoch"])
-            report.best_val = best
-            self._log(f"resumed after epoch {start - 1}")
-        last_good = copy.deepcopy(module.state_dict())
+        state = _FitState(report)
+        resume = self.resume
+        if resume is not None:
+            solver.modules().load_state_dict(resume["solver"]["tensors"])
+            state.completed = list(resume.get("completed", []))
+            state.best = float(resume["best_val"])
+            report.best_val = state.best
+            report.best_epoch = int(resume["best_epoch"])
+            self._log(f"resumed after epoch {resume['epoch']} of stage {resume.get('stage') or 'train'}")
         t_start = time.perf_counter()
-        stale = 0
         with make_progress() as bar:
-            task = bar.add_task("train", total=(cfg.epochs - start) * (n_batches or 1), status="")
-            for epoch in range(start, cfg.epochs):
-                t_epoch = time.perf_counter()
-                module.train()
-                generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
-                total, count = 0.0, 0
-                for batch in train_batches(generator):
-                    with self.autocast():
-                        loss = step_loss(batch)
-                    if not torch.isfinite(loss):
-                        report.stopped = "non-finite loss"
-                        break
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    if cfg.grad_clip is not None:
-                        nn.utils.clip_grad_norm_(module.parameters(), cfg.grad_clip)
-                    optimizer.step()
-                    total, count = total + float(loss.detach()), count + 1
-                    if n_batches:
-                        bar.advance(task)
-                if report.stopped:
-                    module.load_state_dict(last_good)
-                    msg = f"epoch {epoch}: non-finite loss; stopped with the state of the last good epoch kept"
-                    self._log(msg)
-                    if epoch == 0:
-                        raise NonFiniteError(msg + " (none: the first epoch already diverged; lower train.lr)")
+            task = bar.add_task("train", total=None, status="")
+            for stage in stages:
+                if stage.name in state.completed:
+                    continue
+                self._run_stage(solver, stage, state, bar, task)
+                if report.stopped == "non-finite loss":
                     break
-                if not n_batches:
-                    bar.advance(task)
-                scheduler.step()
-                val = float(validate()) if validate is not None else float("nan")
-                record = {"epoch": epoch, "train_loss": total / max(count, 1), "val_rel_l2": val,
-                          "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - t_epoch}
-                report.history.append(record)
-                report.epochs = epoch + 1
-                improved = validate is None or val < best
-                if improved:
-                    best, report.best_epoch, report.best_val, stale = val, epoch, val, 0
-                else:
-                    stale += 1
-                last_good = copy.deepcopy(module.state_dict())
-                if self.run is not None:
-                    self.run.append_metrics(record)
-                    self._checkpoint(solver, optimizer, scheduler, epoch, best, report.best_epoch, improved)
-                    self._log(f"epoch {epoch}: train loss {record['train_loss']:.4g}, validation {val:.4g}")
-                bar.update(task, status=f"loss {record['train_loss']:.3g} val {val:.3g}")
-                if cfg.patience is not None and stale >= cfg.patience:
-                    report.stopped = "patience"
-                    self._log(f"early stop after {cfg.patience} epochs without improvement")
-                    break
+                state.completed.append(stage.name)
+        if self.run is not None and state.validated_epochs == 0 and report.stopped is None:
+            self.run.save_checkpoint({"solver": solver.state_dict()}, self.run.best_file)
         report.seconds = time.perf_counter() - t_start
         return report
 
-    def _checkpoint(self, solver, optimizer, scheduler, epoch, best, best_epoch, improved) -> None:
+    # --------------------------------------------------------------------------- one stage
+    def _optimizer(self, stage: Stage) -> torch.optim.Optimizer:
+        cfg = self.cfg
+        lr = stage.lr if stage.lr is not None else (cfg.lr if cfg.lr is not None else DEFAULT_LR)
+        weight_decay = cfg.weight_decay if stage.weight_decay is None else stage.weight_decay
+        groups = stage.param_groups or [{"params": list(stage.module.parameters())}]
+        kind = stage.optimizer or cfg.optimizer
+        return OPTIMIZERS[kind]([dict(g) for g in groups], lr=lr, weight_decay=weight_decay)
+
+    def _scheduler(self, stage: Stage, optimizer, epochs: int):
+        if stage.plateau is not None:
+            p = stage.plateau
+            return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=p.factor, patience=p.patience,
+                                                              min_lr=p.min_lr)
+        cfg = self.cfg if stage.schedule is None else self.cfg.model_copy(update={"schedule": stage.schedule})
+        return make_scheduler(cfg.model_copy(update={"epochs": epochs}), optimizer)
+
+    def _resume_point(self, stage: Stage) -> dict | None:
+        r = self.resume
+        return r if r is not None and r.get("stage") == stage.name else None
+
+    def _run_stage(self, solver: Solver, stage: Stage, state: _FitState, bar, task) -> None:
+        cfg, report = self.cfg, state.report
+        epochs = cfg.epochs if stage.epochs is None else stage.epochs
+        grad_clip = cfg.grad_clip if stage.grad_clip == "train" else stage.grad_clip
+        autocast = self._autocast if stage.autocast else nullcontext
+        optimizer = self._optimizer(stage)
+        scheduler = self._scheduler(stage, optimizer, epochs)
+        start = 0
+        point = self._resume_point(stage)
+        if point is not None:
+            optimizer.load_state_dict(point["optimizer"])
+            scheduler.load_state_dict(point["scheduler"])
+            if stage.plateau is None:
+                extend_schedule(cfg.model_copy(update={"epochs": epochs}), scheduler, optimizer)
+            _set_rng_state(point["rng"])
+            start = int(point["epoch"]) + 1
+        label = stage.name or "train"
+        batch_size = stage.batch_size or self.batch_size
+        n_batches = stage.n_batches or (math.ceil(stage.items / batch_size) if stage.items else None)
+        bar.reset(task, total=(epochs - start) * (n_batches or 1), description=label)
+        last_good = copy.deepcopy(stage.module.state_dict())
+        stale = 0
+        for epoch in range(start, epochs):
+            t_epoch = time.perf_counter()
+            stage.module.train()
+            generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
+            total, count, terms, finite = 0.0, 0, {}, True
+            for batch in _batches(stage, batch_size, generator):
+                with autocast():
+                    out = stage.step_loss(batch)
+                loss = sum(out.values()) if isinstance(out, dict) else out
+                if not torch.isfinite(loss):
+                    finite = False
+                    break
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if grad_clip is not None:
+                    nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], grad_clip)
+                optimizer.step()
+                total, count = total + float(loss.detach()), count + 1
+                if isinstance(out, dict):
+                    terms = {k: float(v.detach()) for k, v in out.items()}
+                if n_batches:
+                    bar.advance(task)
+                if stage.plateau is not None:
+                    scheduler.step(terms.get("main", float(loss.detach())))
+                    if stage.plateau.early_stop and optimizer.param_groups[0]["lr"] <= 1.1 * stage.plateau.min_lr:
+                        break
+            if not finite:
+                stage.module.load_state_dict(last_good)
+                report.stopped = "non-finite loss"
+                msg = (f"{label} epoch {epoch}: non-finite loss; stopped with the state of the last good "
+                       f"epoch kept")
+                self._log(msg)
+                if state.good_epochs == 0:
+                    raise NonFiniteError(msg + " (none: the first epoch already diverged; lower train.lr)")
+                return
+            if not n_batches:
+                bar.advance(task)
+            if stage.plateau is None:
+                scheduler.step()
+            state.good_epochs += 1
+            val = float(stage.validate()) if stage.validate is not None else float("nan")
+            record = {"epoch": epoch, "train_loss": total / max(count, 1), "val_rel_l2": val,
+                      "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - t_epoch}
+            if stage.name is not None:
+                record = {"stage": stage.name, **record}
+            if stage.plateau is not None:
+                record.update(iterations=count, last_loss=terms.get("main", total / max(count, 1)))
+                record.update({f"last_{k}": v for k, v in terms.items() if k != "main"})
+            report.epochs = epoch + 1
+            improved = False
+            if stage.validate is not None:
+                state.validated_epochs += 1
+                improved = val < state.best
+                if improved:
+                    state.best, report.best_epoch, report.best_val, stale = val, epoch, val, 0
+                else:
+                    stale += 1
+            last_good = copy.deepcopy(stage.module.state_dict())
+            records = [record] if stage.log else []
+            if epoch == epochs - 1 and stage.on_end is not None:
+                records += stage.on_end(record)
+            report.history += records
+            if self.run is not None:
+                for r in records:
+                    self.run.append_metrics(r)
+                if stage.checkpoint or improved:
+                    self._checkpoint(solver, optimizer, scheduler, epoch, state.best, report.best_epoch, improved,
+                                     stage.name, state.completed)
+                if stage.log:
+                    self._log(f"{label} epoch {epoch}: train loss {record['train_loss']:.4g}, validation {val:.4g}")
+                for r in records[int(stage.log):]:
+                    self._log(f"{label}: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                                       for k, v in r.items()))
+            bar.update(task, status=f"loss {record['train_loss']:.3g} val {val:.3g}")
+            if stage.validate is not None and cfg.patience is not None and stale >= cfg.patience:
+                report.stopped = "patience"
+                self._log(f"early stop after {cfg.patience} epochs without improvement")
+                return
+
+    def _checkpoint(self, solver, optimizer, scheduler, epoch, best, best_epoch, improved, stage=None,
+                    completed=()) -> None:
         solver_state = solver.state_dict()
         self.run.save_checkpoint({
             "solver": solver_state,
@@ -206,9 +291,28 @@ class Trainer:
             "epoch": epoch,
             "best_val": best,
             "best_epoch": best_epoch,
+            "stage": stage,
+            "completed": list(completed),
         }, self.run.checkpoint_file)
         if improved:
             self.run.save_checkpoint({"solver": solver_state}, self.run.best_file)
+
+
+def _batches(stage: Stage, batch_size: int, generator: torch.Generator) -> Iterable[Any]:
+    if stage.items is not None:
+        return _shuffled_batches(stage.items, batch_size, generator)
+    return stage.batches(generator)
+
+
+@dataclass
+class _FitState:
+    """What a fit carries across its stages."""
+
+    report: FitReport
+    completed: list = field(default_factory=list)
+    best: float = math.inf
+    good_epochs: int = 0
+    validated_epochs: int = 0
 
 
 @dataclass

@@ -40,7 +40,7 @@ def data(problem):
 def fitted(problem, data):
     torch.manual_seed(0)
     s = get_backend("enf2enf", **TINY)
-    config = TrainConfig(epochs=8, batch_size=4, lr=3e-3, loss="mse", seed=0)
+    config = TrainConfig(epochs=16, batch_size=4, lr=3e-3, loss="mse", seed=0)
     report = s.fit(problem, data, Trainer(config, "cpu"))
     return s, report
 
@@ -116,9 +116,10 @@ def test_both_stages_learn_and_the_model_checkpoints(fitted, problem, data, tmp_
     solver, report = fitted
     encoder = [h["train_loss"] for h in report.history if h.get("stage") == "encoder"]
     decoder = [h["train_loss"] for h in report.history if "stage" not in h]
-    assert len(encoder) == TINY["encoder_epochs"] and len(decoder) == 8
+    assert len(encoder) == TINY["encoder_epochs"] and len(decoder) == 16
     assert encoder[-1] < 0.5 * encoder[0]
-    assert decoder[-1] < decoder[0]
+    # each epoch's loss is on random node subsets: compare the first and last epochs in pairs
+    assert sum(decoder[-2:]) < 0.97 * sum(decoder[:2])
     test = select_split(data, "test")
     err = solver.score(problem, test)["test_rel_l2"]
     path = solver.save(tmp_path / "enf.pt")

@@ -10,11 +10,12 @@ once the learning rate has decayed to ``min_lr`` (four plateaus), else ``max_ite
 
 Mapping onto the solver interface:
 
-* `fit` runs this loop itself (the per-step optimisations *are* the method, not epochs): after
-  every step it appends a metrics record and writes ``checkpoint.pt`` through ``trainer.run``, so
-  ``pdesolve train --resume RUN`` continues from the last finished step; a non-finite loss stops
-  the run with the last good step kept. ``train.*`` options other than seed, device and threads are
-  not used; the optimiser settings are backend options.
+* `fit` hands the engine's `Trainer` one `Stage` per sub-problem and time step (Adam, the plateau
+  schedule and early stop per iteration, no clipping, full precision); after every step the
+  trainer appends one metrics record and writes ``checkpoint.pt``, so ``pdesolve train --resume
+  RUN`` continues from the last finished step; a non-finite loss stops the run with the last good
+  step kept. Of ``train.*`` it uses ``lr`` (null: the paper's), ``seed``, ``device`` and
+  ``threads``; the others are rejected by the case loader (`unused_train_fields`).
 * The weights of *every* step are kept in the state (`FieldHistory`, tensors only), so the field
   can be queried at any point and step time later (`query`; linear in time between steps).
 * `solve` samples the outputs at every step on the grid of its input dataset.
@@ -23,11 +24,11 @@ Mapping onto the solver interface:
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import math
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 import numpy as np
@@ -38,12 +39,12 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
-from pdesolve.backends.base import BackendOptions, FitReport, Solver, Trainer
+from pdesolve.backends.base import BackendOptions, FitReport, PlateauSchedule, Solver, Trainer
+from pdesolve.backends.base import Stage as TrainingStage
 from pdesolve.backends.insr.schemes import SCHEMES, Fields, Scheme, Stage
 from pdesolve.data.tensors import grid_from_dataset, to_dataset
-from pdesolve.errors import NonFiniteError, UserError
+from pdesolve.errors import UserError
 from pdesolve.nn.siren import Siren
-from pdesolve.progress import make_progress
 
 EVALUATION_CHUNK = 65536  # points per forward pass when sampling fields
 
@@ -70,17 +71,14 @@ class INSROptions(BackendOptions):
         ge=1,
         description="points per iteration of the initial fit (null: the paper's; elasticity 500^2)",
     )
-    lr: float | None = Field(
-        None, gt=0, description="Adam learning rate (null: the paper's, 1e-4; collide 1e-5)"
-    )
     max_iterations: int = Field(
         20000, ge=1, description="iteration cap per step (per sub-problem for fluids)"
     )
     initial_iterations: int | None = Field(
         None, ge=1, description="cap for the initial fit (null: max_iterations)"
     )
-    patience: int = Field(500, ge=1, description="plateau patience, iterations")
-    factor: float = Field(0.1, gt=0, lt=1, description="learning-rate decay factor on a plateau")
+    plateau_patience: int = Field(500, ge=1, description="iterations without a lower loss before the rate is cut")
+    plateau_factor: float = Field(0.1, gt=0, lt=1, description="learning-rate factor of each cut")
     min_lr: float = Field(1e-8, gt=0, description="smallest learning rate; reaching it ends a sub-problem")
     early_stop: bool = Field(True, description="end a sub-problem once the learning rate reaches min_lr")
 
@@ -137,14 +135,6 @@ class FieldHistory(nn.Module):
         return out
 
 
-@dataclass
-class StageResult:
-    iterations: int
-    loss: float
-    terms: dict[str, float]
-    finite: bool
-
-
 class INSRSolver(Solver, name="insr"):
     """INSR (field kind): integrates a time-dependent problem by re-fitting a SIREN at every step."""
 
@@ -168,7 +158,7 @@ class INSRSolver(Solver, name="insr"):
 
     # ----------------------------------------------------------------------------- setup
     def settings(self, problem) -> dict[str, Any]:
-        """Network size, samples and learning rate: the options, else the paper's for ``problem``."""
+        """Network size and samples: the options, else the paper's for ``problem``."""
         paper = SCHEMES[problem.name].paper(problem)
         o = self.options
         samples = o.samples or paper.samples
@@ -176,8 +166,24 @@ class INSRSolver(Solver, name="insr"):
             "hidden_layers": paper.hidden_layers if o.hidden_layers is None else o.hidden_layers,
             "width": o.width or paper.width,
             "samples": samples,
-            "lr": o.lr or paper.lr,
             "initial_samples": o.initial_samples or paper.initial_samples or samples,
+        }
+
+    def default_lr(self, problem) -> float:
+        """The paper's Adam learning rate for ``problem`` (1e-4; 1e-5 for the collide scene)."""
+        return SCHEMES[problem.name].paper(problem).lr
+
+    @classmethod
+    def unused_train_fields(cls, problem, options) -> dict[str, str]:
+        steps = "it integrates problem.steps time steps, each optimised to backend.max_iterations"
+        own = "each step's Adam follows the authors: no weight decay, no clipping, full precision"
+        return {
+            "epochs": steps, "batch_size": "backend.samples points are drawn per iteration",
+            "weight_decay": own, "optimizer": own, "grad_clip": own, "amp": own,
+            "schedule": "the rate follows the plateau schedule backend.plateau_patience / plateau_factor / min_lr",
+            "step_size": "no step schedule", "gamma": "no step schedule",
+            "loss": "the loss is the integrator's residual", "unroll": steps, "backprop": steps,
+            "patience": "the plateau patience is backend.plateau_patience (iterations)",
         }
 
     def make_scheme(self, problem) -> Scheme:
@@ -217,90 +223,82 @@ class INSRSolver(Solver, name="insr"):
 
     # ------------------------------------------------------------------------------ fit
     def fit(self, problem, data: xr.Dataset, trainer: Trainer) -> FitReport:
-        run = trainer.run
         if trainer.resume is not None:
             self.resume_from(trainer.resume["solver"], problem)
         else:
             self.setup = self.initial_setup(problem)
             self.build(self.setup)
         self.to(trainer.device)
-        scheme, history = self.make_scheme(problem), self.model
-        frozen = {
-            alias: copy.deepcopy(history.networks[net]).requires_grad_(False)
-            for alias, (net, _) in scheme.previous.items()
-        }
-        fields = Fields(history.networks, frozen)
-        base_seed = torch.initial_seed()
-        report = FitReport(epochs=history.stored)
-        t_start = time.perf_counter()
-        with make_progress() as bar:
-            task = bar.add_task("insr", total=problem.params.steps + 1, completed=history.stored, status="")
-            for k in range(history.stored, problem.params.steps + 1):
-                generator = torch.Generator(device=trainer.device).manual_seed(
-                    (base_seed * 1_000_003 + k) % 2**63
-                )
-                record, failed = self.integrate_step(
-                    k,
-                    problem,
-                    scheme,
-                    fields,
-                    generator,
-                    lambda name, k=k: bar.update(task, status=f"step {k} {name}"),
-                )
-                if failed is not None:
-                    message = f"step {k} ({failed}): non-finite loss"
-                    if k == 0:
-                        raise NonFiniteError(message + " while fitting the initial state (lower backend.lr)")
-                    history.restore(k - 1)
-                    report.stopped = "non-finite loss"
-                    if run is not None:
-                        run.log(message + f"; stopped with step {k - 1} kept")
-                    break
-                history.append()
-                self.setup["stored_steps"] = history.stored
-                report.history.append(record)
-                report.epochs, report.best_epoch = history.stored, history.stored - 1
-                if run is not None:
-                    run.append_metrics(record)
-                    run.save_checkpoint({"solver": self.state_dict(), "time_step": k}, run.checkpoint_file)
-                    run.log(
-                        f"step {k}: "
-                        + ", ".join(f"{key} {v:.4g}" for key, v in record.items() if key != "step")
-                    )
-                bar.advance(task)
-        report.seconds = time.perf_counter() - t_start
+        lr = trainer.lr if trainer.lr is not None else self.default_lr(problem)
+        report = trainer.fit_stages(self, self.stages(problem, lr, trainer.device))
+        if report.stopped == "non-finite loss":
+            self.model.restore(self.model.stored - 1)
+        report.epochs, report.best_epoch = self.model.stored, self.model.stored - 1
         return report
 
-    def integrate_step(
-        self,
-        k: int,
-        problem,
-        scheme: Scheme,
-        fields: Fields,
-        generator: torch.Generator,
-        announce: Callable[[str], None],
-    ) -> tuple[dict[str, Any], str | None]:
-        """Step ``k`` (0: the initial fit): load the frozen previous states, then optimise each
-        sub-problem in turn. Returns the metrics record and the name of a stage whose loss stopped
-        being finite (``None`` when all were)."""
+    def stages(self, problem, lr: float, device: torch.device) -> Iterator[TrainingStage]:
+        """One `Stage` per sub-problem of every step not yet integrated (step 0: the initial fit).
+
+        Each step draws its samples from a generator seeded by (initial seed, step); the frozen
+        copies of earlier states are loaded before its first sub-problem; the step's metrics
+        record (iterations, final loss and terms of each sub-problem, wall and CPU time) is
+        written and the step's weights stored when its last sub-problem ends."""
+        o, history = self.options, self.model
+        scheme = self.make_scheme(problem)
+        frozen = {alias: copy.deepcopy(history.networks[net]).requires_grad_(False)
+                  for alias, (net, _) in scheme.previous.items()}
+        fields = Fields(history.networks, frozen)
+        base_seed = torch.initial_seed()
+        for k in range(history.stored, problem.params.steps + 1):
+            generator = torch.Generator(device=device).manual_seed((base_seed * 1_000_003 + k) % 2**63)
+            if k > 0:
+                for alias, (net, lag) in scheme.previous.items():
+                    history.load(fields.previous[alias], net, max(k - lag, 0))
+            subproblems = scheme.initial_stages() if k == 0 else scheme.step_stages(k)
+            cap = (o.initial_iterations or o.max_iterations) if k == 0 else o.max_iterations
+            record: dict[str, Any] = {"step": k, "time": round(k * problem.params.dt, 12)}
+            clock = (time.perf_counter(), time.process_time())
+            for i, sub in enumerate(subproblems):
+                last = i == len(subproblems) - 1
+                yield self.subproblem_stage(
+                    sub, fields, generator, cap, lr, name=f"step {k}/{sub.name}", last=last,
+                    on_end=lambda r, sub=sub, last=last, record=record, clock=clock: self._end_subproblem(
+                        record, sub.name, r, clock if last else None))
+
+    def subproblem_stage(self, sub: Stage, fields: Fields, generator: torch.Generator, iterations: int, lr: float,
+                         *, name: str | None = None, last: bool = True,
+                         on_end: Callable[[dict], list[dict]] | None = None) -> TrainingStage:
+        """The trainer's `Stage` for one sub-problem: a fresh Adam at ``lr`` on the sub-problem's
+        networks (warm start: their current weights), fresh samples from ``generator`` every
+        iteration, the plateau schedule and early stop, at most ``iterations`` iterations; a
+        checkpoint after it when it is the ``last`` of its step. Builds it now, so the snapshots the
+        sub-problem asks for are copied now: call it just before the stage runs."""
         o = self.options
-        t_step, cpu_step = time.perf_counter(), time.process_time()
-        if k > 0:
-            for alias, (net, lag) in scheme.previous.items():
-                self.model.load(fields.previous[alias], net, max(k - lag, 0))
-        stages = scheme.initial_stages() if k == 0 else scheme.step_stages(k)
-        cap = (o.initial_iterations or o.max_iterations) if k == 0 else o.max_iterations
-        lr = self.settings(problem)["lr"]
-        record: dict[str, Any] = {"step": k, "time": round(k * problem.params.dt, 12)}
-        for stage in stages:
-            announce(stage.name)
-            result = self.optimise(stage, fields, generator, cap, lr)
-            record.update({f"{stage.name}_iterations": result.iterations, f"{stage.name}_loss": result.loss})
-            record.update({f"{stage.name}_{t}": v for t, v in result.terms.items() if t != "main"})
-            if not result.finite:
-                return record, stage.name
-        record.update(seconds=time.perf_counter() - t_step, cpu_seconds=time.process_time() - cpu_step)
-        return record, None
+        for alias, network in sub.snapshot:
+            fields.copy(alias, network)
+        return TrainingStage(
+            name=name or sub.name,
+            module=nn.ModuleDict({net: fields.current[net] for net in sub.trainable}),
+            step_loss=lambda _: sub.loss(fields, generator),
+            batches=lambda _: itertools.repeat(None, iterations), n_batches=iterations,
+            epochs=1, lr=lr, weight_decay=0.0, optimizer="adam", grad_clip=None,
+            plateau=PlateauSchedule(o.plateau_patience, o.plateau_factor, o.min_lr, o.early_stop),
+            autocast=False, checkpoint=last, log=False, on_end=on_end,
+        )
+
+    def _end_subproblem(self, record: dict, name: str, result: dict, clock: tuple[float, float] | None
+                        ) -> list[dict]:
+        """Add a finished sub-problem to its step's record; after the step's last one (``clock``:
+        its start times) store the step's weights and return the record."""
+        record.update({f"{name}_iterations": result["iterations"], f"{name}_loss": result["last_loss"]})
+        record.update({f"{name}_{k.removeprefix('last_')}": v for k, v in result.items()
+                       if k.startswith("last_") and k != "last_loss"})
+        if clock is None:
+            return []
+        record.update(seconds=time.perf_counter() - clock[0], cpu_seconds=time.process_time() - clock[1])
+        self.model.append()
+        self.setup["stored_steps"] = self.model.stored
+        return [record]
 
     def resume_from(self, state: dict, problem) -> None:
         """Rebuild from a checkpoint's solver state to continue integrating ``problem``."""
@@ -314,35 +312,6 @@ class INSRSolver(Solver, name="insr"):
         self.setup = setup
         self.build(setup)
         self.model.load_state_dict(state["tensors"])
-
-    def optimise(
-        self, stage: Stage, fields: Fields, generator: torch.Generator, iterations: int, lr: float
-    ) -> StageResult:
-        """Adam with the plateau schedule and early stop on one sub-problem (warm start: the
-        current weights)."""
-        o = self.options
-        params = [p for name in stage.trainable for p in fields.current[name].parameters()]
-        for alias, network in stage.snapshot:
-            fields.copy(alias, network)
-        optimizer = torch.optim.Adam(params, lr=lr)
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, factor=o.factor, patience=o.patience, min_lr=o.min_lr
-        )
-        losses: dict[str, torch.Tensor] = {}
-        done = 0
-        for done in range(1, iterations + 1):
-            losses = stage.loss(fields, generator)
-            total = sum(losses.values())
-            if not torch.isfinite(total):
-                return StageResult(done, float("nan"), {}, False)
-            optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            optimizer.step()
-            scheduler.step(losses["main"].item())
-            if o.early_stop and optimizer.param_groups[0]["lr"] <= 1.1 * o.min_lr:
-                break
-        terms = {k: v.item() for k, v in losses.items()}
-        return StageResult(done, terms.get("main", float("nan")), terms, True)
 
     # ------------------------------------------------------------------------- querying
     def outputs_at(self, problem, points: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
