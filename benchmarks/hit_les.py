@@ -42,9 +42,9 @@ from pdesolve.engines.runs import RunDir  # noqa: E402
 from pdesolve.engines.tables import markdown_table  # noqa: E402
 from pdesolve.engines.train import train_case  # noqa: E402
 from pdesolve.numerics.filters import filter_to_grid, filter_width  # noqa: E402
-from pdesolve.numerics.incompressible import integrate_velocity_3d  # noqa: E402
 from pdesolve.numerics.spectral import rfft  # noqa: E402
 from pdesolve.numerics.turbulence import ShellForcing, isotropic_scales, shell_spectrum  # noqa: E402
+from pdesolve.problems.navier_stokes_equations import integrate_velocity_3d  # noqa: E402
 from pdesolve.problems.turbulence import CLOSURES  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

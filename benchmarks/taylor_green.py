@@ -34,8 +34,9 @@ from les_report import machine, stamp, write_report  # noqa: E402
 
 from pdesolve.data.grid import Grid  # noqa: E402
 from pdesolve.numerics.filters import filter_width, les_cutoff  # noqa: E402
-from pdesolve.numerics.incompressible import divergence, integrate_velocity_3d, vorticity_3d  # noqa: E402
+from pdesolve.numerics.vector_calculus import divergence, vorticity_3d  # noqa: E402
 from pdesolve.problems.navier_stokes_3d import enstrophy, kinetic_energy, taylor_green_velocity  # noqa: E402
+from pdesolve.problems.navier_stokes_equations import integrate_velocity_3d  # noqa: E402
 from pdesolve.problems.turbulence import CLOSURES, LESOptions  # noqa: E402
 
 NU = 1.0 / 1600

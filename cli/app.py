@@ -83,9 +83,10 @@ def generate(
     from pdesolve.engines.data import load_or_generate
 
     resolved = load_case(case, set_)
-    ds, path, generated = load_or_generate(resolved, out=out_file, force=force)
+    data = load_or_generate(resolved, out=out_file, force=force)
+    ds, path = data.dataset, data.path
     _summary(f"data for {resolved.name}", [
-        ("file", path), ("status", "generated" if generated else "cached"),
+        ("file", path), ("status", data.status),
         ("samples", ds.sizes["sample"]), ("variables", ", ".join(ds.data_vars)),
         ("grid", " x ".join(str(ds.sizes[d]) for d in ("x", "y", "z") if d in ds.sizes)),
     ])
@@ -111,7 +112,7 @@ def train(
     resolved = None if resume is not None else load_case(case or "quickstart", set_)
     s = train_case(resolved, run_dir=run_dir, device=None if device == "auto" else device,
                    resume=resume, overrides=set_ if resume is not None else None, rollout=rollout)
-    rows = [("run directory", s.run_dir), ("data", s.data_path),
+    rows = [("run directory", s.run_dir), ("data", s.data_path), ("data status", s.data_status),
             ("epochs", s.fit.epochs), ("train time [s]", s.fit.seconds),
             *[(k.replace("rel_l2", "rel. L2").replace("_", " "), v) for k, v in s.test.items()]]
     if s.fit.stopped:

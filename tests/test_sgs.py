@@ -8,7 +8,6 @@ import torch
 
 from pdesolve.data.grid import Grid
 from pdesolve.numerics.filters import cutoff_mask, filter_to_grid, filter_width, les_cutoff, sharp_filter
-from pdesolve.numerics.incompressible import project_hat, velocity_hat_2d
 from pdesolve.numerics.sgs import (
     WALE,
     DynamicSmagorinsky,
@@ -19,6 +18,7 @@ from pdesolve.numerics.sgs import (
     velocity_gradient,
 )
 from pdesolve.numerics.spectral import irfft, laplacian_symbol, rfft
+from pdesolve.numerics.vector_calculus import project_hat, velocity_hat_2d
 
 GRID3 = Grid.uniform(3, 16, length=2 * math.pi)
 GRID2 = Grid.uniform(2, 32, length=2 * math.pi)

@@ -1,8 +1,17 @@
-"""Reference data for a case: generated once, cached by the content hash of its recipe."""
+"""Reference data for a case: generated once, cached by the content hash of its recipe.
+
+The recipe (`Problem.recipe`) holds everything that determines the data, the problem's
+``solver_version`` included, so a fixed reference solver (its version bumped) never reuses stale
+files: `load_or_generate` says why it (re)generates, e.g. "cached data from solver version 1 is
+stale (now 2): regenerating".
+"""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, NamedTuple
 
 import xarray as xr
 
@@ -10,6 +19,7 @@ from pdesolve.config import ResolvedCase
 from pdesolve.data.netcdf import read_netcdf, write_netcdf
 from pdesolve.data.samples import add_splits
 from pdesolve.engines.device import resolve_device
+from pdesolve.errors import UserError
 
 
 def recipe_of(resolved: ResolvedCase) -> dict:
@@ -23,23 +33,102 @@ def cached_path(resolved: ResolvedCase) -> Path:
     return Path(resolved.case.data.cache_dir) / f"{resolved.problem.name}-{digest[:12]}.nc"
 
 
-def load_or_generate(resolved: ResolvedCase, *, out: str | Path | None = None, force: bool = False
-                     ) -> tuple[xr.Dataset, Path, bool]:
+@dataclass(frozen=True)
+class GenerationReason:
+    """Why the reference solver ran instead of reading a cached file.
+
+    ``cause``: ``"no_cache"`` (no file of this recipe), ``"stale_solver"`` (a file of the same recipe
+    from another solver version), ``"other_data"`` (the target path holds data of another recipe),
+    ``"forced"``; ``message`` says it in words.
+    """
+
+    cause: Literal["no_cache", "stale_solver", "other_data", "forced"]
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class CaseData(NamedTuple):
+    """What `load_or_generate` returns: the dataset, its file, and why it was generated (``None``:
+    read from the cache)."""
+
+    dataset: xr.Dataset
+    path: Path
+    reason: GenerationReason | None
+
+    @property
+    def status(self) -> str:
+        """One line for logs and summaries."""
+        return "cached" if self.reason is None else self.reason.message
+
+
+def stored_recipe(path: Path) -> tuple[str | None, dict | None]:
+    """``content_hash`` and parsed ``generation_recipe`` of a data file (``None`` where absent or unreadable)."""
+    try:
+        with read_netcdf(path, lazy=True) as ds:
+            digest, text = ds.attrs.get("content_hash"), ds.attrs.get("generation_recipe")
+    except UserError:
+        return None, None
+    try:
+        recipe = json.loads(text) if isinstance(text, str) else None
+    except json.JSONDecodeError:
+        recipe = None
+    return digest, recipe if isinstance(recipe, dict) else None
+
+
+def stale_solver(stored: dict | None, recipe: dict) -> GenerationReason | None:
+    """A ``stale_solver`` reason when ``stored`` is ``recipe`` but for its solver version (files
+    written before solver versions existed count as version 0). The stale file is left in place."""
+    if stored is None:
+        return None
+    old, new = stored.get("solver_version", 0), recipe["solver_version"]
+    rest = {k: v for k, v in stored.items() if k != "solver_version"}
+    if old == new or rest != {k: v for k, v in recipe.items() if k != "solver_version"}:
+        return None
+    return GenerationReason("stale_solver", f"cached data from solver version {old} is stale (now {new}): "
+                                            "regenerating")
+
+
+def generation_reason(recipe: dict, digest: str, path: Path, problem: str, force: bool
+                      ) -> GenerationReason | None:
+    """Why data of ``recipe`` (hash ``digest``) must be generated into ``path``; ``None``: read it.
+
+    Looks at ``path`` itself, then at its siblings ``<problem>-*.nc`` for a file of the same recipe
+    from another solver version.
+    """
+    if force:
+        return GenerationReason("forced", "regenerating (forced)")
+    if path.is_file():
+        stored_digest, stored = stored_recipe(path)
+        if stored_digest == digest:
+            return None
+        return stale_solver(stored, recipe) or GenerationReason(
+            "other_data", f"{path.name} holds data of another recipe (content hash {str(stored_digest)[:12]}, "
+                          f"expected {digest[:12]}): regenerating")
+    for sibling in sorted(path.parent.glob(f"{problem}-*.nc")):
+        reason = stale_solver(stored_recipe(sibling)[1], recipe)
+        if reason is not None:
+            return reason
+    return GenerationReason("no_cache", "no cached file: generating")
+
+
+def load_or_generate(resolved: ResolvedCase, *, out: str | Path | None = None, force: bool = False) -> CaseData:
     """The case's dataset with its train/validation/test split.
 
-    Returns ``(dataset, path, generated)``; reads the cached file when its ``content_hash``
-    matches the recipe, otherwise runs the reference solver and writes the file atomically.
+    Reads the file (``out``, or the cache's `cached_path`) when its ``content_hash`` matches the
+    recipe, otherwise runs the reference solver and writes the file atomically; the result says why
+    (`GenerationReason`).
     """
     d = resolved.case.data
     recipe = recipe_of(resolved)
     digest = resolved.problem.recipe_hash(recipe)
     path = Path(out) if out else cached_path(resolved)
-    if path.is_file() and not force:
-        ds = read_netcdf(path)
-        if ds.attrs.get("content_hash") == digest:
-            return ds, path, False
+    reason = generation_reason(recipe, digest, path, resolved.problem.name, force)
+    if reason is None:
+        return CaseData(read_netcdf(path), path, None)
     ds = resolved.problem.generate(recipe["n"], d.seed, resolution=d.resolution,
                                    device=resolve_device(d.device), batch_size=d.batch_size)
     ds = add_splits(ds, d.n_train, d.n_val, d.n_test)
     write_netcdf(ds, path)
-    return ds, path, True
+    return CaseData(ds, path, reason)

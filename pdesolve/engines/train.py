@@ -321,6 +321,7 @@ class TrainSummary:
 
     run_dir: Path
     data_path: Path
+    data_status: str  # read from cache, or why it was generated
     fit: FitReport
     test: dict[str, float]
     rollout: dict[str, Any] | None
@@ -328,7 +329,7 @@ class TrainSummary:
 
     def to_dict(self) -> dict:
         return {"run_dir": str(self.run_dir), "data": str(self.data_path), "fit": self.fit.to_dict(),
-                "test": self.test, "rollout": self.rollout,
+                "data_status": self.data_status, "test": self.test, "rollout": self.rollout,
                 "figure": str(self.figure) if self.figure else None}
 
 
@@ -367,8 +368,9 @@ def train_case(resolved: ResolvedCase | None = None, *, run_dir: str | Path | No
     run.write_environment(cfg.train.seed, dev)
     run.log(f"case {cfg.name}, backend {resolved.backend_cls.name}, device {describe(dev)}")
 
-    data, data_path, generated = load_or_generate(resolved)
-    run.log(f"data {'generated' if generated else 'read from cache'}: {data_path}")
+    case_data = load_or_generate(resolved)
+    data, data_path = case_data.dataset, case_data.path
+    run.log(f"data {data_path}: {case_data.status}")
     solver = resolved.make_solver()
     trainer = Trainer(cfg.train, dev, run, resume=state)
     report = solver.fit(resolved.problem, data, trainer)
@@ -376,7 +378,7 @@ def train_case(resolved: ResolvedCase | None = None, *, run_dir: str | Path | No
     test = best.score(resolved.problem, select_split(data, "test"))
     run.log(f"test: {json.dumps(test)}")
     roll = rollout_run(run, device=dev) if rollout else None
-    summary = TrainSummary(run.path, data_path, report, test,
+    summary = TrainSummary(run.path, data_path, case_data.status, report, test,
                            roll.summary() if roll else None, roll.figure if roll else None)
     run.write_json("summary.json", summary.to_dict())
     return summary

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from pdesolve.data.grid import Grid
-from pdesolve.numerics.spectral import integer_wavenumbers, irfft, rfft, spectral_resample
+from pdesolve.numerics.spectral import dealias_mask, integer_wavenumbers, irfft, rfft, spectral_resample
 
 
 def les_cutoff(grid: Grid) -> int:
@@ -45,3 +45,10 @@ def filter_to_grid(u: torch.Tensor, grid: Grid, target: Grid, cutoff: float | No
     target's Nyquist). ``u``: ``(..., *grid.shape)`` -> ``(..., *target.shape)``."""
     cutoff = les_cutoff(target) if cutoff is None else cutoff
     return spectral_resample(sharp_filter(u, grid, cutoff), grid, target)
+
+
+def resolved_mask(grid: Grid, cutoff: float | None = None, device=None) -> torch.Tensor:
+    """Modes a pseudo-spectral integration keeps: the 2/3 rule, and ``|n| <= cutoff`` when a cutoff is
+    given (so an LES evolves exactly the modes of its filtered DNS)."""
+    mask = dealias_mask(grid, device)
+    return mask if cutoff is None else mask & cutoff_mask(grid, cutoff, device)

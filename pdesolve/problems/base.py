@@ -74,6 +74,9 @@ class Problem(Registered):
     task: ClassVar[Task]
     description: ClassVar[str] = ""
     fields: ClassVar[dict[str, FieldSpec]] = {}
+    #: Version of the reference solver, part of the recipe (so of the content hash): bump it in the
+    #: problem's class whenever a change alters generated values, and cached files regenerate.
+    solver_version: ClassVar[int] = 1
 
     def __init__(self, params: ProblemParams | dict | None = None, *, source: str | None = None):
         if not isinstance(params, ProblemParams):
@@ -105,9 +108,11 @@ class Problem(Registered):
         return out
 
     def recipe(self, n: int, seed: int, resolution) -> dict:
-        """Everything that determines generated data; its hash names the cached file."""
+        """Everything that determines generated data (the `solver_version` included); its hash names
+        the cached file."""
         return {"problem": self.name, "params": self.params.model_dump(mode="json"),
-                "n": n, "seed": seed, "resolution": resolution, "data_format": 1}
+                "n": n, "seed": seed, "resolution": resolution, "data_format": 1,
+                "solver_version": self.solver_version}
 
     @staticmethod
     def recipe_hash(recipe: dict) -> str:

@@ -24,7 +24,6 @@ modified-Bessel series) and for random initial conditions; the stepper converges
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Literal
 
@@ -34,10 +33,16 @@ from pydantic import ConfigDict, Field
 
 from pdesolve.data.fields import FieldSpec
 from pdesolve.data.grid import Grid
-from pdesolve.errors import NonFiniteError, UserError
+from pdesolve.errors import UserError
 from pdesolve.numerics.random_fields import gaussian_random_field
 from pdesolve.numerics.spectral import dealias_mask, irfft, rfft, wavenumbers
-from pdesolve.numerics.time_steppers import if_rk4_step
+from pdesolve.numerics.time_steppers import (
+    DiagonalImplicitTerms,
+    IntegratingFactorRK4,
+    check_output_times,
+    finite_check,
+    march,
+)
 from pdesolve.problems.base import GridProblem, ProblemParams
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
@@ -66,10 +71,7 @@ def _check(u: torch.Tensor, grid: Grid, times: Sequence[float], t0: float) -> li
                         f"{[a.layout for a in grid.axes]}")
     if u.ndim != 2 or u.shape[1] != grid.shape[0]:
         raise UserError(f"expected velocity of shape (n, {grid.shape[0]}), got {tuple(u.shape)}")
-    times = [float(t) for t in times]
-    if any(b < a for a, b in zip([t0, *times], times, strict=False)):
-        raise UserError(f"output times must be non-decreasing and >= t0 = {t0}, got {times}")
-    return times
+    return check_output_times(times, t0)
 
 
 def project_resolved(u: torch.Tensor, grid: Grid) -> torch.Tensor:
@@ -88,6 +90,34 @@ def cfl_number(u: torch.Tensor, grid: Grid, dt: float) -> torch.Tensor:
     return dt * u.abs().amax(dim=-1) / grid.spacing[0]
 
 
+class BurgersEquation1D(DiagonalImplicitTerms):
+    """Burgers' equation ``du/dt = -d(u^2/2)/dx + nu d^2u/dx^2`` on the periodic 1-D ``grid``; the state
+    is the Fourier velocity ``(n, N//2 + 1)`` in the 2/3-rule band, ``L = -nu k^2``.
+
+    Args:
+        viscosity: ``nu >= 0``.
+        device, dtype: where and in which real dtype the operators live.
+    """
+
+    def __init__(self, grid: Grid, viscosity: float, *, device=None, dtype=torch.float64):
+        self.grid = grid
+        (k,) = wavenumbers(grid, device, dtype)
+        self.mask = dealias_mask(grid, device).to(dtype)
+        self.linear_symbol = -viscosity * k**2
+        self.flux_derivative = -0.5j * k * self.mask  # -(d/dx)(u^2 / 2), dealiased
+
+    def to_state(self, u: torch.Tensor) -> torch.Tensor:
+        """Velocity ``(n, N)`` -> the resolved Fourier state."""
+        return rfft(u, 1) * self.mask
+
+    def to_physical(self, u_hat: torch.Tensor) -> torch.Tensor:
+        return irfft(u_hat, self.grid)
+
+    def explicit_terms(self, u_hat: torch.Tensor, t: float) -> torch.Tensor:
+        """The flux term ``-F(d(u^2/2)/dx)``, dealiased."""
+        return self.flux_derivative * rfft(irfft(u_hat, self.grid) ** 2, 1)
+
+
 def integrate_burgers(
     u0: torch.Tensor,
     grid: Grid,
@@ -97,7 +127,7 @@ def integrate_burgers(
     dt: float,
     t0: float = 0.0,
 ) -> torch.Tensor:
-    """Solve Burgers' equation from ``u0`` at ``t0``; pseudo-spectral, 2/3 rule, IF-RK4.
+    """Solve Burgers' equation from ``u0`` at ``t0`` (`BurgersEquation1D`, IF-RK4, `march`).
 
     Runs in the dtype and on the device of ``u0``. The state is projected on the resolved band at
     the start (`project_resolved`); a time equal to ``t0`` returns ``u0`` itself. Each interval
@@ -115,34 +145,15 @@ def integrate_burgers(
         NonFiniteError: the solution blew up (the step is too large for the flow).
     """
     times = _check(u0, grid, times, t0)
-    (k,) = wavenumbers(grid, u0.device, u0.dtype)
-    mask = dealias_mask(grid, u0.device).to(u0.dtype)
-    linear = -viscosity * k**2
-    flux_derivative = -0.5j * k * mask  # -(d/dx)(u^2 / 2), dealiased
+    equation = BurgersEquation1D(grid, viscosity, device=u0.device, dtype=u0.dtype)
 
-    def flux(u_hat: torch.Tensor) -> torch.Tensor:
-        return flux_derivative * rfft(irfft(u_hat, grid) ** 2, 1)
+    def blowup(t: float, target: float, h: float) -> str:
+        cfl = cfl_number(project_resolved(u0, grid), grid, h).max().item()
+        return (f"burgers_1d: velocity stopped being finite between t = {t:g} and {target:g} "
+                f"(step {h:.3g}, initial CFL {cfl:.2f}); lower problem.dt")
 
-    u_hat = rfft(u0, 1) * mask
-    out, t = [], t0
-    for target in times:
-        if target == t0:
-            out.append(u0)
-            continue
-        if target > t:
-            steps = math.ceil((target - t) / dt - 1e-9)
-            h = (target - t) / steps
-            for _ in range(steps):
-                u_hat = if_rk4_step(linear, flux, u_hat, h)
-            if not torch.isfinite(u_hat).all():
-                cfl = cfl_number(project_resolved(u0, grid), grid, h).max().item()
-                raise NonFiniteError(
-                    f"burgers_1d: velocity stopped being finite between t = {t:g} and {target:g} "
-                    f"(step {h:.3g}, initial CFL {cfl:.2f}); lower problem.dt"
-                )
-            t = target
-        out.append(irfft(u_hat, grid))
-    return torch.stack(out, dim=1) if out else u0.new_zeros((u0.shape[0], 0, grid.shape[0]))
+    return march(equation, IntegratingFactorRK4(), equation.to_state(u0), t0=t0, times=times, dt=dt,
+                 check=finite_check(blowup), observe=equation.to_physical, initial=u0)
 
 
 def cole_hopf(

@@ -4,7 +4,7 @@ drag ``-alpha u`` (``alpha = 0.1``), ``nu = 1e-3`` (Re = 1000). In vorticity for
 
     d omega/dt + u . grad omega = nu Laplacian omega - alpha omega - A k_f cos(k_f y).
 
-Solver: `pdesolve.numerics.incompressible.integrate_vorticity_2d` (pseudo-spectral, 2/3 rule,
+Solver: `pdesolve.problems.navier_stokes_equations.integrate_vorticity_2d` (pseudo-spectral, 2/3 rule,
 IF-RK4) on ``resolution^2`` (256^2). A sample is a trajectory of **filtered-DNS** vorticity on the
 data grid (sharp cutoff ``k_c = floor(N_les / 3)``: 21 on 64^2, 10 on 32^2), every
 ``snapshot_interval`` after a discarded ``spin_up`` from a Gaussian-random-field start; each
@@ -21,9 +21,10 @@ from pydantic import Field
 
 from pdesolve.data.fields import FieldSpec
 from pdesolve.data.grid import Grid
-from pdesolve.numerics.incompressible import integrate_vorticity_2d, velocity_from_vorticity
 from pdesolve.numerics.random_fields import gaussian_random_field
 from pdesolve.numerics.spectral import dealias
+from pdesolve.numerics.vector_calculus import velocity_from_vorticity
+from pdesolve.problems.navier_stokes_equations import integrate_vorticity_2d
 from pdesolve.problems.turbulence import DTYPES, LES_2D, TurbulenceParams, TurbulentFlow
 
 BOX = 2 * math.pi

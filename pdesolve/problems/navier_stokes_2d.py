@@ -36,15 +36,11 @@ from pydantic import ConfigDict, Field
 from pdesolve.data.fields import FieldSpec
 from pdesolve.data.grid import Grid
 from pdesolve.errors import UserError
-from pdesolve.numerics.incompressible import (
-    check_periodic_grid,
-    integrate_vorticity_2d,
-    inverse_laplacian,
-    velocity_from_vorticity,
-)
 from pdesolve.numerics.random_fields import gaussian_random_field
 from pdesolve.numerics.spectral import dealias, irfft, rfft
+from pdesolve.numerics.vector_calculus import check_periodic_grid, inverse_laplacian, velocity_from_vorticity
 from pdesolve.problems.base import GridProblem, SnapshotParams
+from pdesolve.problems.navier_stokes_equations import integrate_vorticity_2d
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -146,7 +142,7 @@ def integrate_vorticity(
     t0: float = 0.0,
 ) -> torch.Tensor:
     """Solve the vorticity equation from ``omega0`` at ``t0``; pseudo-spectral, 2/3 rule, IF-RK4
-    (`pdesolve.numerics.incompressible.integrate_vorticity_2d` with the FNO forcing).
+    (`pdesolve.problems.navier_stokes_equations.integrate_vorticity_2d` with the FNO forcing).
 
     Runs in the dtype and on the device of ``omega0``. The state is dealiased at the start (modes
     outside the 2/3 band dropped); a time equal to ``t0`` returns ``omega0`` itself. Each interval

@@ -1,5 +1,5 @@
 """3-D periodic incompressible Navier--Stokes: forced homogeneous isotropic turbulence (``hit_3d``)
-and the Taylor--Green vortex, by a pseudo-spectral solver (`pdesolve.numerics.incompressible`).
+and the Taylor--Green vortex, by a pseudo-spectral solver (`pdesolve.problems.navier_stokes_equations`).
 
 Forced HIT follows the convention of the Wang group's neural-operator LES papers (Li et al. 2022;
 Yang et al. 2024, TAML), scaled down: a ``(2 pi)^3`` box, velocity spectrum held at
@@ -29,10 +29,11 @@ from pydantic import Field, PositiveFloat
 
 from pdesolve.data.fields import FieldSpec
 from pdesolve.data.grid import Grid
-from pdesolve.numerics.incompressible import integrate_velocity_3d, project_hat, vorticity_3d
 from pdesolve.numerics.random_fields import sample_seed
 from pdesolve.numerics.spectral import dealias_mask, irfft, rfft
 from pdesolve.numerics.turbulence import ShellForcing, isotropic_scales, shell_index, shell_spectrum
+from pdesolve.numerics.vector_calculus import project_hat, vorticity_3d
+from pdesolve.problems.navier_stokes_equations import integrate_velocity_3d
 from pdesolve.problems.turbulence import DTYPES, LES_3D, TurbulenceParams, TurbulentFlow
 
 BOX = 2 * math.pi

@@ -10,11 +10,12 @@ from pdesolve.config import load_case
 from pdesolve.data.grid import Grid
 from pdesolve.errors import NonFiniteError, UserError
 from pdesolve.numerics.filters import filter_to_grid
-from pdesolve.numerics.incompressible import divergence, integrate_velocity_3d
 from pdesolve.numerics.spectral import rfft
 from pdesolve.numerics.turbulence import shell_spectrum
+from pdesolve.numerics.vector_calculus import divergence
 from pdesolve.problems import Problem
 from pdesolve.problems.navier_stokes_3d import ForcedHIT3D, enstrophy, kinetic_energy, taylor_green_velocity
+from pdesolve.problems.navier_stokes_equations import integrate_velocity_3d
 
 BOX = 2 * math.pi
 
