@@ -42,7 +42,7 @@ from pdesolve.backends.base import BackendOptions, FitReport, Solver, Trainer
 from pdesolve.backends.insr.schemes import SCHEMES, Fields, Scheme, Stage
 from pdesolve.data.tensors import grid_from_dataset, to_dataset
 from pdesolve.errors import NonFiniteError, UserError
-from pdesolve.nn.siren import Siren
+from pdesolve.models.siren import Siren
 from pdesolve.progress import make_progress
 
 EVALUATION_CHUNK = 65536  # points per forward pass when sampling fields
