@@ -3,6 +3,7 @@
 and models never import backends."""
 
 import ast
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,17 @@ STATED = {
     ("um2n-small", "3 inputs"): 142_691,    # helmholtz_um2n, 0.14 M
     ("fno-paper-darcy", "1 -> 1, 2-D"): 2_368_001,  # dense FNO of the neuraloperator comparison
     ("tfno-small", "1 -> 1, 2-D"): 256_961,         # TFNO Tucker 0.1 of the same comparison
+}
+
+
+# sha1 of the sorted ``key:shape`` state-dict layout of every backend's model at its default options
+# on the tiny setups of `layout_setup`, as before the networks moved to pdesolve/models: a change
+# means checkpoints (best.pt) written before it no longer load
+STATE_LAYOUTS = {
+    "dcdm": "81dec5db7dce84ab", "enf2enf": "876f06d7b24e66c6", "fno": "b59d13a79fee3b69",
+    "gp-spectral": "73aae62e3a9102b6", "ifactformer": "24b7bae6b0682098", "insr": "7a29df7d8170eeae",
+    "lsm": "b82492ab6d17c329", "mg-tfno": "256d885fd8571264", "pinn": "b3a88efdc790d5f7",
+    "tfno": "0f26960c370b2bdc", "um2n": "a56beba88f86573b",
 }
 
 
@@ -92,6 +104,29 @@ def test_every_preset_builds_a_model_of_its_sizes(backend, preset):
     assert torch.isfinite(out).all()
     if backend == "fno":  # the count follows from the sizes alone
         assert real_parameters(solver.modules().network) == fno_parameters(preset.size, 1, 1, 2)
+
+
+def layout_setup(solver: Solver) -> dict:
+    if solver.name in OPERATORS:
+        return {"grid": Grid.uniform(2, 16).to_json(), "inputs": ["a", "b"], "outputs": ["a", "b"],
+                "window": 2, "increment": False}
+    if solver.name in ("pinn", "gp-spectral"):
+        problem = load_case("poisson_2d_gp").problem
+        return solver.setup_for(problem, problem.grid(12))
+    if solver.name == "insr":
+        return solver.initial_setup(load_case("insr_taylor_green_2d").problem)
+    return {"dcdm": {"ndim": 3}, "um2n": {"inputs": ["monitor", "solution"]},
+            "enf2enf": {"inputs": ["sdf"], "outputs": ["u", "v"]}}[solver.name]
+
+
+@pytest.mark.parametrize("backend", list(list_backends()))
+def test_state_dict_layout_is_unchanged(backend):
+    solver = get_backend(backend)
+    solver.setup = layout_setup(solver)
+    solver.build(solver.setup)
+    text = "\n".join(f"{k}:{tuple(v.shape)}" for k, v in sorted(solver.modules().state_dict().items()))
+    assert hashlib.sha1(text.encode()).hexdigest()[:16] == STATE_LAYOUTS[backend], (
+        f"the state-dict layout of '{backend}' changed (old checkpoints would not load):\n{text}")
 
 
 def test_fno_preset_parameter_counts_follow_from_the_sizes():

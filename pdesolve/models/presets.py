@@ -4,14 +4,13 @@
 A family declares its size fields as a frozen dataclass and its presets in a `PresetTable`::
 
     @dataclass(frozen=True)
-    class FNOSize:
-        modes: int
+    class MyNetSize:
         width: int
         layers: int
-        projection_channels: int
 
-    PRESETS = PresetTable("fno", FNOSize, [
-        Preset("fno-small", FNOSize(8, 20, 4, 64), "the quickstart's 32^2 network"),
+    PRESETS = PresetTable("mynet", MyNetSize, [
+        Preset("mynet-small", MyNetSize(width=16, layers=2), "CPU-sized: the shipped case"),
+        Preset("mynet-paper", MyNetSize(width=128, layers=8), "the paper's main table"),
     ])
 
 The size fields carry the names of the backend options they fill: a case's ``preset: NAME``
