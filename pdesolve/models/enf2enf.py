@@ -54,7 +54,7 @@ class ENF2ENFModel(nn.Module):
 
     Args:
         latents_per_axis: ``L = latents_per_axis^2`` latents on a square grid over ``latent_bounds``
-            (``(lo, hi)`` per axis, normalised coordinates).
+            (``(lo, hi)`` per axis, normalised coordinates; ``None``: ``(-0.75, 0.75)`` on both).
         latent_dim: context vector size.
         window: Gaussian window sigma (normalised units); ``None``: ``2 / latents_per_axis``.
         anchor_to_bbox: centre the latent grid on each sample's bounding box (else keep it fixed).
