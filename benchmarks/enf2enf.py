@@ -43,7 +43,6 @@ import torch.nn.functional as F
 import xarray as xr
 
 from pdesolve.backends.enf2enf import MeshSamples
-from pdesolve.backends.fno import FNO
 from pdesolve.config import load_case
 from pdesolve.data.mesh_samples import sample_mesh, sample_values
 from pdesolve.data.netcdf import read_netcdf, write_netcdf
@@ -51,6 +50,7 @@ from pdesolve.data.samples import add_splits, select_split
 from pdesolve.engines.mesh_maps import relative_errors
 from pdesolve.engines.runs import RunDir
 from pdesolve.engines.train import Trainer
+from pdesolve.models.fno import FNO
 from pdesolve.problems.mesh_map import NearestGeometry, TrainMean, raster_points, sdf_on_points
 
 ROOT = Path(__file__).resolve().parent

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from pdesolve.backends.lsm import LSM
+from pdesolve.models.lsm import LSM
 
 ROOT = Path(__file__).resolve().parents[1]
 # (their module, spatial shape, --patch-size, --padding): their padding lists the LAST axis first

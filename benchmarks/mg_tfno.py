@@ -302,7 +302,7 @@ def study_neuralop(args) -> dict:
     except ImportError:
         sys.exit("neuraloperator is not installed in this environment: run this study with the benchmark "
                  "venv (.venv-bench/bin/python benchmarks/mg_tfno.py neuralop), see docs/backends/mg-tfno.md")
-    from pdesolve.backends.fno import FNO
+    from pdesolve.models.fno import FNO
     from pdesolve.nn.factorized_spectral_conv import FactorizedSpectralConv
 
     torch.set_num_threads(args.threads)

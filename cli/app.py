@@ -212,10 +212,25 @@ def export(
 
 
 @command
-def backends():
+def backends(
+    presets: Annotated[bool, typer.Option(
+        "--presets", help="List the named model sizes instead (set one with backend.preset: NAME in a case; "
+                          "fields the case sets itself win).")] = False,
+):
     """List the registered backends with their kind and the problem tasks they accept."""
-    from pdesolve.backends import list_backends
+    from pdesolve.backends import PresetOptions, list_backends
 
+    if presets:
+        table = Table(title="model size presets (backend.preset)", title_justify="left")
+        for col in ("backend", "preset", "sizes", "from"):
+            table.add_column(col)
+        for name, cls in list_backends().items():
+            if issubclass(cls.Options, PresetOptions):
+                for preset in cls.Options.presets:
+                    sizes = ", ".join(f"{k} {v}" for k, v in preset.sizes().items())
+                    table.add_row(name, preset.name, escape(sizes), preset.source)
+        out.print(table)
+        return
     table = Table(title="backends", title_justify="left")
     for col in ("name", "kind", "tasks", "description"):
         table.add_column(col)

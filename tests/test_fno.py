@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from pdesolve.backends import Solver, get_backend
-from pdesolve.backends.fno import FNO
 from pdesolve.data import Grid
+from pdesolve.models.fno import FNO
 from pdesolve.nn.padding import DomainPadding
 from pdesolve.nn.spectral_conv import SpectralConv
 

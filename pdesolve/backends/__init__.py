@@ -4,10 +4,18 @@ with ``name=...``. Importing this package imports every module in it, which regi
 import importlib
 import pkgutil
 
-from pdesolve.backends.base import BackendOptions, FitReport, Solver, Trainer, get_backend, list_backends
+from pdesolve.backends.base import (
+    BackendOptions,
+    FitReport,
+    PresetOptions,
+    Solver,
+    Trainer,
+    get_backend,
+    list_backends,
+)
 
 for _module in pkgutil.iter_modules(__path__):
     if not _module.name.startswith("_") and _module.name != "base":
         importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["BackendOptions", "FitReport", "Solver", "Trainer", "get_backend", "list_backends"]
+__all__ = ["BackendOptions", "FitReport", "PresetOptions", "Solver", "Trainer", "get_backend", "list_backends"]

@@ -27,11 +27,12 @@ from typing import Any, ClassVar, Literal, Protocol
 
 import torch
 import xarray as xr
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from torch import nn
 
 from pdesolve.data.netcdf import atomic_replace
 from pdesolve.errors import UserError, validation_error
+from pdesolve.models.presets import PresetTable
 from pdesolve.registry import Registered
 
 STATE_FORMAT = 1
@@ -41,6 +42,26 @@ class BackendOptions(BaseModel):
     """Base of every backend's options: unknown keys are errors."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class PresetOptions(BackendOptions):
+    """Options of a backend whose model family has named size presets (`pdesolve.models.presets`).
+
+    ``preset: NAME`` fills every size field of the family that the section does not set itself;
+    explicit fields win. The resolved options keep both the name and the sizes, so a run's
+    ``case.yaml`` and checkpoint rebuild the same network even if a preset changes later.
+    """
+
+    presets: ClassVar[PresetTable]
+    preset: str | None = Field(
+        None, description="named model size (`pdesolve backends --presets`); fills the size fields not set")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_preset(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("preset") is not None:
+            return cls.presets.fill(str(data["preset"]), data)
+        return data
 
 
 @dataclass
@@ -185,7 +206,7 @@ class Solver(Registered):
         if not isinstance(options, BackendOptions):
             options = self.validate_options({**(options or {}), **overrides})
         elif overrides:
-            options = self.validate_options({**options.model_dump(), **overrides})
+            options = self.validate_options({**options.model_dump(exclude_unset=True), **overrides})
         self.options = options
         self.setup: dict[str, Any] = {}
 
@@ -196,6 +217,8 @@ class Solver(Registered):
             return cls.Options(**config)
         except ValidationError as err:
             raise validation_error(err, source=source, prefix="backend") from None
+        except UserError as err:  # an unknown preset
+            raise err.located(source) from None
 
     @classmethod
     def check_problem(cls, problem, options: BackendOptions, *, horizon: int = 1) -> None:

@@ -12,15 +12,9 @@ invariant to the scale of ``q``; the ``b`` are Ritz-vector combinations of the t
 (`pdesolve.problems.poisson_obstacles`). The network is fully convolutional, so one trained at
 64^2 (or 32^3) is reused unchanged on larger grids.
 
-Network (Keras original, ``src/train.py``, N = 64 model): a linear 3x3(x3) lift to 16 channels,
-``relu(conv)``, residual blocks, ``relu(conv)`` (the skip), 2x average pooling, residual blocks,
-nearest upsampling plus the skip, residual blocks and a per-cell linear head; 97,457 parameters
-in 3-D. The output is masked to the fluid cells (the reference leaves solids unmasked). One
-deviation: the network rescales its input to unit RMS per cell. The reference feeds the unit-norm
-``r``, whose entries shrink like N^(-d/2); at 32^3 the biases then swamp the signal under Adam and
-the network collapses to an input-independent output (loss stuck at 1.0), and a network trained at
-one size sees inputs of another magnitude at the next. The loss and the iteration are invariant to
-the scale of ``q``, so nothing else changes.
+The network is `pdesolve.models.dcdm.DCDMNet` (sizes by preset ``dcdm-paper-64`` /
+``dcdm-paper-128`` or explicitly); it rescales its input to unit RMS per cell, a deviation from
+the reference explained in docs/backends/dcdm.md.
 """
 
 from __future__ import annotations
@@ -30,17 +24,16 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 import xarray as xr
 from pydantic import Field
 from torch import nn
 
-from pdesolve.backends.base import BackendOptions, FitReport, Solver, Trainer
+from pdesolve.backends.base import FitReport, PresetOptions, Solver, Trainer
 from pdesolve.data.samples import select_split
 from pdesolve.data.tensors import to_tensor
 from pdesolve.errors import UserError
-from pdesolve.nn.conv_blocks import AVG_POOL, ResidualConvBlock, conv3
-from pdesolve.nn.layers import pointwise
+from pdesolve.models.dcdm import PRESETS, DCDMNet
+from pdesolve.models.presets import PresetTable
 from pdesolve.numerics.grid_systems import GridSystem, SolveReport, solve_with
 from pdesolve.numerics.krylov import Operator
 from pdesolve.problems.poisson_obstacles import ConjugateGradient, reports_dataset
@@ -49,7 +42,8 @@ SCORE_TOLERANCES = (1e-4, 1e-6)
 VALIDATION_VECTORS = 256  # validation loss on at most this many held-out vectors
 
 
-class DCDMOptions(BackendOptions):
+class DCDMOptions(PresetOptions):
+    presets: ClassVar[PresetTable] = PRESETS
     channels: int = Field(16, gt=0, description="channels of every convolution (paper: 16)")
     full_blocks: int = Field(1, ge=0, description="residual blocks before pooling (paper N=64: 1, N=128: 2)")
     coarse_blocks: int = Field(3, ge=0, description="residual blocks at half resolution (N=64: 3, N=128: 5)")
@@ -57,42 +51,6 @@ class DCDMOptions(BackendOptions):
     orthogonalize: int = Field(2, ge=1, description="k: directions each new one is A-orthogonalised against")
     rtol: float = Field(1e-4, gt=0, lt=1, description="where `solve` stops (paper: 1e-4)")
     max_iter: int = Field(1000, gt=0, description="iteration cap of solves (DCDM and, in compare, baselines)")
-
-
-class DCDMNet(nn.Module):
-    """``(b, 1, *s) -> (b, 1, *s)``: approximately ``A^-1 r`` up to scale, for 2-D or 3-D grids."""
-
-    def __init__(self, ndim: int, channels: int = 16, full_blocks: int = 1, coarse_blocks: int = 3,
-                 up_blocks: int = 2):
-        super().__init__()
-        self.lift = conv3(ndim, 1, channels)
-        self.enter = conv3(ndim, channels, channels)
-        self.full = nn.Sequential(*[ResidualConvBlock(ndim, channels) for _ in range(full_blocks)])
-        self.skip = conv3(ndim, channels, channels)
-        self.pool = AVG_POOL[ndim](2, ceil_mode=True)
-        self.coarse = nn.Sequential(*[ResidualConvBlock(ndim, channels) for _ in range(coarse_blocks)])
-        self.up = nn.Sequential(*[ResidualConvBlock(ndim, channels) for _ in range(up_blocks)])
-        self.head = pointwise(ndim, channels, 1)
-        for module in self.modules():  # Keras defaults of the reference: Glorot-uniform, zero bias
-            if isinstance(module, nn.modules.conv._ConvNd):
-                nn.init.xavier_uniform_(module.weight)
-                nn.init.zeros_(module.bias)
-
-    def forward(self, r: torch.Tensor) -> torch.Tensor:
-        """``r`` is first rescaled to unit RMS per grid cell (each sample): the output does not
-        depend on the scale of ``r``, and the biases meet inputs of the same size on every grid
-        (a unit-norm ``r`` has entries ~ N^(-d/2), which at 32^3 let the biases swamp it)."""
-        rms = r.flatten(1).square().mean(1).sqrt().clamp_min(torch.finfo(r.dtype).tiny)
-        return self.body(r / rms.view(-1, *(1,) * (r.ndim - 1)))
-
-    def body(self, r: torch.Tensor) -> torch.Tensor:
-        """The convolutional network without the input rescaling (local: each output cell sees
-        the input within a fixed radius, 21-22 cells for the default layout)."""
-        h = self.full(torch.relu(self.enter(self.lift(r))))
-        skip = torch.relu(self.skip(h))
-        coarse = self.coarse(self.pool(skip))
-        h = self.up(F.interpolate(coarse, size=skip.shape[2:], mode="nearest") + skip)
-        return self.head(h)
 
 
 def dcdm_loss(b: torch.Tensor, q: torch.Tensor, aq: torch.Tensor) -> torch.Tensor:

@@ -1,9 +1,10 @@
 """enf2enf (Catalani et al., "Geometry aware inference of steady state PDEs using Equivariant
 Neural Fields representations", 2025): geometry -> steady fields on any mesh.
 
-Two equivariant neural fields (`pdesolve.nn.equivariant_fields`) share one latent layout: ``L``
-latents on a ``latents_per_axis``-square grid over ``latent_bbox`` (normalised coordinates),
-poses and Gaussian window frozen.
+Two equivariant neural fields (`pdesolve.models.enf2enf.ENF2ENFModel`, built from
+`pdesolve.nn.equivariant_fields`; sizes by preset ``enf2enf-small`` / ``enf2enf-paper`` or
+explicitly) share one latent layout: ``L`` latents on a ``latents_per_axis``-square grid over
+``latent_bbox`` (normalised coordinates), poses and Gaussian window frozen.
 
 1. **Geometry encoder** (stage 1, meta-learned auto-decoding). A sample's input fields (the
    signed distance) are fitted by ``inner_steps`` steps ``c <- c - alpha * grad_c MSE`` from
@@ -34,18 +35,20 @@ import xarray as xr
 from pydantic import Field, model_validator
 from torch import nn
 
-from pdesolve.backends.base import BackendOptions, FitReport, Solver, Stage, Trainer
+from pdesolve.backends.base import FitReport, PresetOptions, Solver, Stage, Trainer
 from pdesolve.data.mesh_samples import padded_dataset, padded_tensors, sample_mesh
 from pdesolve.data.samples import select_split
 from pdesolve.errors import UserError
-from pdesolve.nn.equivariant_fields import EquivariantNeuralField, latent_grid
+from pdesolve.models.enf2enf import PRESETS, ENF2ENFModel
+from pdesolve.models.presets import PresetTable
 
-INNER_LR_RANGE = (1e-6, 10.0)
 CHUNK_ROWS = 8192  # samples x nodes decoded at once when predicting
 
 
-class ENF2ENFOptions(BackendOptions):
+class ENF2ENFOptions(PresetOptions):
     """Defaults follow the authors' Elasticity configuration (JAX), except where noted."""
+
+    presets: ClassVar[PresetTable] = PRESETS
 
     latents_per_axis: int = Field(3, ge=1, description="latents per axis (L = latents_per_axis^2)")
     latent_dim: int = Field(8, gt=0, description="context vector size")
@@ -86,83 +89,6 @@ class ENF2ENFOptions(BackendOptions):
         if not all(lo < hi for lo, hi in self.latent_bounds):
             raise ValueError("latent_bbox must be (lo, hi) with lo < hi, per axis")
         return self
-
-
-class ENF2ENFModel(nn.Module):
-    """Encoder, Meta-SGD rates, decoder and every normalisation statistic (buffers)."""
-
-    def __init__(self, n_in: int, n_out: int, o: ENF2ENFOptions):
-        super().__init__()
-        self.anchor_to_bbox = o.anchor == "bbox"
-        self.window = o.window if o.window is not None else 2.0 / o.latents_per_axis
-        self.encoder = EquivariantNeuralField(n_in, o.latent_dim, o.encoder_hidden, o.heads, 0, 2, 0,
-                                              o.fourier_features, *o.encoder_freq)
-        self.decoder = EquivariantNeuralField(
-            n_out, o.latent_dim, o.decoder_hidden, o.heads, o.decoder_self_attention_layers, 2,
-            n_in if o.query_inputs else 0, o.fourier_features, *o.decoder_freq)
-        self.query_inputs = o.query_inputs
-        self.n_latents = o.latents_per_axis ** 2
-        self.inner_lr = nn.Parameter(torch.full((o.latent_dim,), o.inner_lr))
-        self.register_buffer("poses", latent_grid(o.latents_per_axis, o.latent_bounds))
-        statistics = {  # set from the training split by the solver
-            "coord_center": torch.zeros(2), "coord_scale": torch.ones(1),
-            "in_lo": torch.zeros(n_in), "in_hi": torch.ones(n_in),
-            "out_mean": torch.zeros(n_out), "out_std": torch.ones(n_out),
-            "ctx_mean": torch.zeros(o.latent_dim), "ctx_std": torch.ones(o.latent_dim),
-        }
-        for name, value in statistics.items():
-            self.register_buffer(name, value)
-
-    # ---------------------------------------------------------------- normalisation
-    def coords(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.coord_center) / self.coord_scale
-
-    def inputs(self, a: torch.Tensor) -> torch.Tensor:
-        """Min-max to [-1, 1] with training statistics."""
-        return 2 * (a - self.in_lo) / (self.in_hi - self.in_lo).clamp_min(1e-12) - 1
-
-    def sample_poses(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Latent poses ``(b, L, 2)`` for normalised coordinates ``x (b, n, 2)``."""
-        poses = self.poses.expand(x.shape[0], -1, -1)
-        if not self.anchor_to_bbox:
-            return poses
-        big = torch.finfo(x.dtype).max
-        lo = x.masked_fill(~mask[..., None], big).amin(1)
-        hi = x.masked_fill(~mask[..., None], -big).amax(1)
-        return poses + (0.5 * (lo + hi))[:, None, :]
-
-    # -------------------------------------------------------------------- encoder
-    def autodecode(self, x: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, poses: torch.Tensor,
-                   steps: int, create_graph: bool) -> torch.Tensor:
-        """Contexts ``(b, L, c)`` fitted to ``target`` by ``steps`` Meta-SGD steps from ones.
-
-        ``x (b, k, n, 2)``, ``target (b, k, n, c_in)``, ``weight (b, k, n)``: one point set per step
-        (``k = steps`` sets, or one set reused), weights summing to 1 per sample and set.
-        """
-        b = x.shape[0]
-        c = torch.ones(b, self.n_latents, self.inner_lr.shape[0], device=x.device, dtype=x.dtype,
-                       requires_grad=True)
-        lr = self.inner_lr.clamp(*INNER_LR_RANGE)
-        for s in range(steps):
-            k = s % x.shape[1]
-            if not create_graph:
-                c = c.detach().requires_grad_(True)
-            loss = self.reconstruction_error(x[:, k], target[:, k], weight[:, k], poses, c).sum()
-            (grad,) = torch.autograd.grad(loss, c, create_graph=create_graph)
-            c = c - lr * grad
-        return c if create_graph else c.detach()
-
-    def reconstruction_error(self, x, target, weight, poses, contexts) -> torch.Tensor:
-        """Per-sample weighted MSE of the encoder field, ``(b,)``."""
-        pred = self.encoder(x, poses, contexts, self.window)
-        return (((pred - target) ** 2).mean(-1) * weight).sum(-1)
-
-    # -------------------------------------------------------------------- decoder
-    def decode(self, x: torch.Tensor, a: torch.Tensor, poses: torch.Tensor,
-               contexts: torch.Tensor) -> torch.Tensor:
-        """Standardised outputs ``(b, n, c_out)`` at normalised ``x`` with normalised inputs ``a``."""
-        ctx = (contexts - self.ctx_mean) / self.ctx_std
-        return self.decoder(x, poses, ctx, self.window, a if self.query_inputs else None)
 
 
 def _subsets(mask: torch.Tensor, sets: int, points: int) -> torch.Tensor:
@@ -213,7 +139,15 @@ class ENF2ENFSolver(Solver, name="enf2enf"):
         return self.model
 
     def build(self, setup: dict[str, Any]) -> None:
-        self.model = ENF2ENFModel(len(setup["inputs"]), len(setup["outputs"]), self.options)
+        o = self.options
+        self.model = ENF2ENFModel(
+            len(setup["inputs"]), len(setup["outputs"]), latents_per_axis=o.latents_per_axis,
+            latent_dim=o.latent_dim, latent_bounds=o.latent_bounds, window=o.window,
+            anchor_to_bbox=o.anchor == "bbox", query_inputs=o.query_inputs, heads=o.heads,
+            encoder_hidden=o.encoder_hidden, decoder_hidden=o.decoder_hidden,
+            decoder_self_attention_layers=o.decoder_self_attention_layers,
+            fourier_features=o.fourier_features, encoder_freq=o.encoder_freq, decoder_freq=o.decoder_freq,
+            inner_lr=o.inner_lr)
 
     @torch.no_grad()
     def _fit_statistics(self, train: MeshSamples) -> None:

@@ -35,7 +35,8 @@ from torch import nn
 from pdesolve.backends.collocation import DTYPE, CollocationOptions, CollocationPDE, CollocationSolver
 from pdesolve.data.grid import Grid
 from pdesolve.errors import UserError
-from pdesolve.nn.gp_kernels import KERNELS, StationaryKernel
+from pdesolve.models.gp_spectral import GPField
+from pdesolve.nn.gp_kernels import KERNELS
 from pdesolve.numerics.autodiff import MultiIndex
 from pdesolve.numerics.kronecker import (
     SymmetricFactor,
@@ -58,48 +59,6 @@ class GPSpectralOptions(CollocationOptions):
     boundary_weight: float = Field(200.0, gt=0, description="weight lambda_b of the boundary likelihood")
     jitter: float = Field(1e-6, ge=0, description="added to the diagonal of each K_j")
     toeplitz: bool = Field(True, description="build K_j from the 2n-1 distinct lags of the uniform grid")
-
-
-class GPField(nn.Module):
-    """The learned state: grid values ``u`` (``grid.shape``), one kernel per axis, noise precisions.
-
-    Non-persistent buffers hold, per axis, the collocation coordinates and the lag tables used to
-    assemble ``K_j`` (rebuilt from the grid, not saved).
-    """
-
-    def __init__(self, grid: Grid, kernel: type[StationaryKernel], components: int,
-                 freq_scales: list[float], toeplitz: bool):
-        super().__init__()
-        self.ndim = grid.ndim
-        self.toeplitz = toeplitz
-        self.u = nn.Parameter(torch.zeros(grid.shape, dtype=DTYPE))
-        self.kernels = nn.ModuleList(kernel(components, f) for f in freq_scales)
-        self.log_tau_boundary = nn.Parameter(torch.zeros((), dtype=DTYPE))
-        self.log_tau_equation = nn.Parameter(torch.zeros((), dtype=DTYPE))
-        for j, axis in enumerate(grid.axes):
-            x = torch.as_tensor(axis.coords(), dtype=DTYPE)
-            n = axis.size
-            self.register_buffer(f"coords{j}", x, persistent=False)
-            # lag of entry (i, k) is x_i - x_k = (i - k) h on the uniform grid: table index i - k + n - 1
-            lags = (torch.arange(2 * n - 1, dtype=DTYPE) - (n - 1)) * axis.spacing
-            index = torch.arange(n)[:, None] - torch.arange(n)[None, :] + (n - 1)
-            self.register_buffer(f"lags{j}", lags, persistent=False)
-            self.register_buffer(f"lag_index{j}", index, persistent=False)
-
-    def coords(self, axis: int) -> torch.Tensor:
-        return getattr(self, f"coords{axis}")
-
-    def kernel_matrix(self, axis: int, order: int = 0) -> torch.Tensor:
-        """``K_j^(order)[i, k] = d^order k_j / dr^order`` at ``r = x_i - x_k`` on the collocation grid."""
-        kernel = self.kernels[axis]
-        if self.toeplitz:
-            return kernel(getattr(self, f"lags{axis}"), order)[getattr(self, f"lag_index{axis}")]
-        x = self.coords(axis)
-        return kernel(x[:, None] - x[None, :], order)
-
-    def cross_matrix(self, axis: int, points: torch.Tensor) -> torch.Tensor:
-        """``k_j(points_i - x_k)``: ``(len(points), n_j)``."""
-        return self.kernels[axis](points[:, None] - self.coords(axis)[None, :])
 
 
 class GPSpectralSolver(CollocationSolver, name="gp-spectral"):
@@ -129,7 +88,7 @@ class GPSpectralSolver(CollocationSolver, name="gp-spectral"):
     def build(self, setup: dict[str, Any]) -> None:
         o = self.options
         self.model = GPField(Grid.from_json(setup["grid"]), KERNELS[o.kernel], o.components,
-                             setup["freq_scales"], o.toeplitz)
+                             setup["freq_scales"], o.toeplitz, dtype=DTYPE)
 
     # ------------------------------------------------------------------------ the model
     def factors(self) -> list[SymmetricFactor]:

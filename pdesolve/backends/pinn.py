@@ -2,8 +2,9 @@
 networks", J. Comput. Phys. 378, 2019) on the collocation grid of a stationary PDE.
 
 A plain PINN as the GP-HM paper's baseline: an MLP ``u(x)`` (tanh, float64) of the coordinates
-mapped to ``[-1, 1]``; the loss is ``mean |L[u] - f|^2`` over the collocation points plus
-``boundary_weight * mean |u - g|^2`` over the boundary points, derivatives by autograd. Adam
+mapped to ``[-1, 1]`` (`pdesolve.models.pinn.CoordinateMLP`); the loss is ``mean |L[u] - f|^2``
+over the collocation points plus ``boundary_weight * mean |u - g|^2`` over the boundary points,
+derivatives by autograd. Adam
 steps through the engine's `Trainer` (see `pdesolve.backends.collocation`). On the same grid as
 GP-HM it is the "neural network" point of comparison; it is known to fail on high frequencies
 (spectral bias).
@@ -19,7 +20,7 @@ from torch import nn
 
 from pdesolve.backends.collocation import DTYPE, CollocationOptions, CollocationPDE, CollocationSolver
 from pdesolve.data.grid import Grid
-from pdesolve.nn.layers import ACTIVATIONS
+from pdesolve.models.pinn import CoordinateMLP
 from pdesolve.numerics.autodiff import partial_derivatives
 
 
@@ -30,23 +31,6 @@ class PINNOptions(CollocationOptions):
     boundary_weight: float = Field(1.0, gt=0, description="weight of the boundary loss")
     batch_points: int | None = Field(
         None, gt=0, description="collocation points drawn per step (null: all grid points)")
-
-
-class CoordinateMLP(nn.Module):
-    """``u(x)``: ``(points, ndim)`` coordinates -> ``(points,)``, inputs scaled to ``[-1, 1]``."""
-
-    def __init__(self, lengths: list[float], width: int, depth: int, activation: str):
-        super().__init__()
-        self.register_buffer("lengths", torch.tensor(lengths, dtype=DTYPE), persistent=False)
-        sizes = [len(lengths), *[width] * depth]
-        layers: list[nn.Module] = []
-        for a, b in zip(sizes[:-1], sizes[1:], strict=True):
-            layers += [nn.Linear(a, b, dtype=DTYPE), ACTIVATIONS[activation]()]
-        layers.append(nn.Linear(width, 1, dtype=DTYPE))
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(2 * x / self.lengths - 1).squeeze(-1)
 
 
 class PINNSolver(CollocationSolver, name="pinn"):
@@ -65,7 +49,7 @@ class PINNSolver(CollocationSolver, name="pinn"):
 
     def build(self, setup: dict[str, Any]) -> None:
         o = self.options
-        self.model = CoordinateMLP(setup["lengths"], o.width, o.depth, o.activation)
+        self.model = CoordinateMLP(setup["lengths"], o.width, o.depth, o.activation, dtype=DTYPE)
 
     def objective(self, pde: CollocationPDE, generator: torch.Generator) -> torch.Tensor:
         points = torch.stack([c.reshape(-1) for c in pde.coords], dim=-1)

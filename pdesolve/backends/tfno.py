@@ -1,37 +1,31 @@
-"""Tensorized FNO (TFNO) and multi-grid TFNO (MG-TFNO): Kossaifi, Kovachki, Azizzadenesheli,
-Anandkumar, "Multi-Grid Tensorized Fourier Neural Operator for High-Resolution PDEs", TMLR 2024.
+"""The ``tfno`` and ``mg-tfno`` backends (Kossaifi, Kovachki, Azizzadenesheli, Anandkumar,
+"Multi-Grid Tensorized Fourier Neural Operator for High-Resolution PDEs", TMLR 2024): the
+networks of `pdesolve.models.tfno` as operator solvers.
 
-``tfno``: our `FNO` whose spectral weights are low-rank Tucker, CP or TT tensors
-(`pdesolve.nn.factorized_spectral_conv`), one per layer or -- the paper's original, "global"
-form -- one tensor for all layers (``joint_factorization``). ``rank`` is the fraction of the
-dense spectral parameters kept (0.1 keeps about 10 %); the rest of the network is the FNO's.
-
-``mg-tfno``: the same network applied to multi-grid patches (`pdesolve.nn.multigrid_patching`):
-periodic coordinates ``cos/sin(2 pi x)`` are appended to the input so every patch knows where it
-sits, the field is cut into ``2^levels`` patches per axis with ``levels`` coarse context views,
-the TFNO runs on the windows (non-periodic, so its domain padding applies) and the outputs are
-stitched. Periodic domains only: walls are refused when the case is loaded.
+``tfno``: every ``fno`` option plus the factorization of the spectral weights. ``mg-tfno``: the
+TFNO on multi-grid patches of periodic domains (its windows are not periodic, so the TFNO's domain
+padding applies); walls are refused when the case is loaded.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
-from torch import nn
 
-from pdesolve.backends.fno import FNO, FNOOptions, fno_from_options, fno_modes
+from pdesolve.backends.fno import FNOOptions, fno_arguments
 from pdesolve.backends.operator import OperatorSolver
 from pdesolve.data.grid import Grid
 from pdesolve.errors import UserError
-from pdesolve.nn.embeddings import PeriodicGridEmbedding
-from pdesolve.nn.factorized_spectral_conv import FactorizedSpectralConv
-from pdesolve.nn.multigrid_patching import MultigridPatchedOperator, MultigridPatching
+from pdesolve.models.presets import PresetTable
+from pdesolve.models.tfno import MGTFNO, PRESETS, TFNO
+from pdesolve.nn.multigrid_patching import MultigridPatching
 
 PAPER = "Kossaifi et al., Multi-Grid Tensorized Fourier Neural Operator for High-Resolution PDEs, TMLR 2024"
 
 
 class TFNOOptions(FNOOptions):
+    presets: ClassVar[PresetTable] = PRESETS
     factorization: Literal["tucker", "cp", "tt"] = Field(
         "tucker", description="low-rank form of the spectral weights")
     rank: float = Field(0.1, gt=0, le=1, description="fraction of the dense spectral parameters kept")
@@ -41,16 +35,12 @@ class TFNOOptions(FNOOptions):
         "factorized", description="contract with the factors, or rebuild the dense weight first")
 
 
-def tfno_from_options(options: TFNOOptions, in_channels: int, out_channels: int, grid: Grid) -> FNO:
-    """An `FNO` with factorized spectral weights configured by ``options``."""
-    conv = {"factorization": options.factorization, "rank": options.rank,
-            "implementation": options.implementation}
-    if options.joint_factorization:
-        joint = FactorizedSpectralConv(options.width, options.width, fno_modes(options, grid),
-                                       layers=options.layers, **conv)
-        return fno_from_options(options, in_channels, out_channels, grid, spectral_layers=joint)
-    return fno_from_options(options, in_channels, out_channels, grid,
-                            spectral_conv=FactorizedSpectralConv, **conv)
+def tfno_from_options(options: TFNOOptions, in_channels: int, out_channels: int, grid: Grid) -> TFNO:
+    """A `TFNO` for ``grid`` configured by ``options``."""
+    return TFNO.for_grid(in_channels, out_channels, grid, **fno_arguments(options, grid),
+                         factorization=options.factorization, rank=options.rank,
+                         joint_factorization=options.joint_factorization,
+                         implementation=options.implementation)
 
 
 class TFNOSolver(OperatorSolver, name="tfno"):
@@ -96,7 +86,6 @@ class MGTFNOSolver(OperatorSolver, name="mg-tfno"):
         opts = self.options
         patching = MultigridPatching(opts.levels, opts.padding_fraction)
         window = Grid.uniform(grid.ndim, patching.window_shape(grid.shape), layout="cells")
-        inner_in = (in_channels + 2 * grid.ndim) * (opts.levels + 1)
-        inner = tfno_from_options(opts, inner_in, out_channels, window)
-        return nn.Sequential(PeriodicGridEmbedding(grid.ndim),
-                             MultigridPatchedOperator(inner, patching, opts.patches_per_pass))
+        inner = tfno_from_options(opts, MGTFNO.inner_channels(in_channels, grid.ndim, opts.levels),
+                                  out_channels, window)
+        return MGTFNO(inner, grid.ndim, patching, opts.patches_per_pass)

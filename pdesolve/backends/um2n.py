@@ -1,15 +1,10 @@
 """UM2N (Zhang et al., "Towards Universal Mesh Movement Networks", NeurIPS 2024): a network that
 moves the nodes of a mesh like a Monge--Ampere mover would, in one forward pass.
 
-The released model (``M2N_T``, `pdesolve.nn.graph`):
-
-* node features: coordinates, the boundary flag, and the chosen fields (``node_inputs``; the
-  released model uses the monitor only), each divided by its per-mesh maximum magnitude;
-* a graph-transformer encoder over all nodes of a mesh (dense attention, coordinates the only
-  positional information) -> ``global_features`` per node;
-* a local edge-MLP extractor summed over mesh neighbours -> ``local_features`` per node;
-* a deformation decoder of `DeformGAT` layers: every layer moves each node to an attention-
-  weighted average of its neighbours; boundary nodes keep their positions.
+The network is the released model (``M2N_T``, `pdesolve.models.um2n`; sizes by preset
+``um2n-small`` / ``um2n-paper`` or explicitly). Node features: coordinates, the boundary flag, and
+the chosen fields (``node_inputs``; the released model uses the monitor only), each divided by its
+per-mesh maximum magnitude.
 
 Loss (released code, with configurable weights): ``coord_weight * 1000 * L1(x, y)`` +
 ``area_weight * sum_cells |s A(x) - s A(y)| / batch`` (signed areas oriented by the target,
@@ -34,13 +29,15 @@ import xarray as xr
 from pydantic import Field, model_validator
 from torch import nn
 
-from pdesolve.backends.base import BackendOptions, FitReport, Solver, Trainer
+from pdesolve.backends.base import FitReport, PresetOptions, Solver, Trainer
 from pdesolve.data.fields import FieldSpec
 from pdesolve.data.mesh import Mesh
 from pdesolve.data.mesh_samples import padded_dataset, sample_mesh, sample_values
 from pdesolve.data.samples import select_split
 from pdesolve.errors import UserError
-from pdesolve.nn.graph import DeformationDecoder, GraphBatch, GraphTransformer, LocalFeatures
+from pdesolve.models.presets import PresetTable
+from pdesolve.models.um2n import PRESETS, RELEASED_DECODER_WIDTHS, UM2NNetwork
+from pdesolve.nn.graph import GraphBatch
 from pdesolve.numerics.monge_ampere import tangled_cells
 
 NodeInput = Literal["monitor", "hessian_norm", "solution"]
@@ -51,8 +48,10 @@ MOVED_FIELDS = {
 }
 
 
-class UM2NOptions(BackendOptions):
+class UM2NOptions(PresetOptions):
     """Defaults are the released model's, except where noted."""
+
+    presets: ClassVar[PresetTable] = PRESETS
 
     node_inputs: list[NodeInput] = Field(
         ["monitor", "hessian_norm", "solution"],
@@ -66,7 +65,7 @@ class UM2NOptions(BackendOptions):
     global_features: int = Field(16, gt=0, description="transformer output channels")
     local_features: int = Field(16, gt=1, description="local extractor output channels")
     decoder_widths: tuple[int, ...] = Field(
-        (254, 508, 250, 120, 20),
+        RELEASED_DECODER_WIDTHS,
         min_length=2,
         description="decoder input projection width, then each DeformGAT layer's width per head",
     )
@@ -85,28 +84,6 @@ class UM2NOptions(BackendOptions):
         if len(set(self.node_inputs)) != len(self.node_inputs):
             raise ValueError("node_inputs must not repeat a field")
         return self
-
-
-class UM2NNetwork(nn.Module):
-    """Mesh graph -> moved node coordinates ``(N, 2)``."""
-
-    def __init__(self, n_features: int, o: UM2NOptions):
-        super().__init__()
-        self.encoder = GraphTransformer(
-            2 + n_features, o.encoder_dim, o.global_features, o.encoder_heads, o.encoder_layers, o.dropout
-        )
-        self.local = LocalFeatures(n_features, o.local_features)
-        self.decoder = DeformationDecoder(
-            3 + o.global_features + o.local_features, o.decoder_widths, o.decoder_heads
-        )
-
-    def forward(self, g: GraphBatch) -> torch.Tensor:
-        mesh_features = torch.cat([g.coords, g.features], 1)
-        dense, mask = g.to_dense(mesh_features)
-        global_ = g.from_dense(self.encoder(dense, mask))
-        local = self.local(g.coords, g.features, g.edges)
-        x = torch.cat([g.coords, g.fixed[:, None].to(g.coords.dtype), local, global_], 1)
-        return self.decoder(g.coords, x, g.edges, g.fixed)
 
 
 @dataclass
@@ -208,7 +185,12 @@ class UM2NSolver(Solver, name="um2n"):
         return self.model
 
     def build(self, setup: dict[str, Any]) -> None:
-        self.model = UM2NNetwork(len(setup["inputs"]), self.options)
+        o = self.options
+        self.model = UM2NNetwork(
+            len(setup["inputs"]), encoder_dim=o.encoder_dim, encoder_heads=o.encoder_heads,
+            encoder_layers=o.encoder_layers, dropout=o.dropout, global_features=o.global_features,
+            local_features=o.local_features, decoder_widths=o.decoder_widths, decoder_heads=o.decoder_heads,
+        )
 
     def graphs(self, data: xr.Dataset, *, targets: bool) -> list[MeshGraph]:
         """Every sample of ``data`` (padded mesh layout) as a `MeshGraph`."""

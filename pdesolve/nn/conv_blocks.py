@@ -5,8 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-CONV: dict[int, type[nn.Module]] = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
-AVG_POOL: dict[int, type[nn.Module]] = {1: nn.AvgPool1d, 2: nn.AvgPool2d, 3: nn.AvgPool3d}
+from pdesolve.nn.layers import CONV
 
 
 def conv3(ndim: int, in_channels: int, out_channels: int) -> nn.Module:

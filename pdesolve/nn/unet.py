@@ -12,10 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-CONV: dict[int, type[nn.Module]] = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
-BATCH_NORM: dict[int, type[nn.Module]] = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d, 3: nn.BatchNorm3d}
-MAX_POOL: dict[int, type[nn.Module]] = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}
-INTERPOLATION: dict[int, str] = {1: "linear", 2: "bilinear", 3: "trilinear"}
+from pdesolve.nn.layers import BATCH_NORM, CONV, INTERPOLATION, MAX_POOL
 
 
 class DoubleConv(nn.Module):

@@ -11,8 +11,9 @@ from pdesolve.cli.app import app
 from typer.testing import CliRunner
 
 from pdesolve.backends import Solver
-from pdesolve.backends.dcdm import DCDMNet, DCDMSolver, dcdm_loss
+from pdesolve.backends.dcdm import DCDMSolver, dcdm_loss
 from pdesolve.config import load_case
+from pdesolve.models.dcdm import DCDMNet
 from pdesolve.numerics.grid_systems import direct_solve, save_system
 from pdesolve.numerics.krylov import conjugate_directions
 from pdesolve.problems.poisson_obstacles import PoissonObstacles, assemble, face_coefficients

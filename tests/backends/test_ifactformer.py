@@ -14,13 +14,14 @@ from pdesolve.cli.app import app
 from typer.testing import CliRunner
 
 from pdesolve.backends import Solver, get_backend
-from pdesolve.backends.ifactformer import IFactFormer, IFactFormerSolver
+from pdesolve.backends.ifactformer import IFactFormerSolver
 from pdesolve.config import load_case
 from pdesolve.data import Grid
 from pdesolve.engines.compare import compare_run
 from pdesolve.engines.rollout import predict_trajectory
 from pdesolve.engines.train import train_case
 from pdesolve.errors import UserError
+from pdesolve.models.ifactformer import IFactFormer
 from pdesolve.nn.embeddings import GaussianFourierEncoding, axis_angles
 from pdesolve.nn.factorized_attention import (
     FactorizedAttention,

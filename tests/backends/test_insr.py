@@ -15,7 +15,7 @@ from pdesolve.config import TrainConfig, load_case
 from pdesolve.engines.runs import RunDir
 from pdesolve.engines.train import Trainer, train_case
 from pdesolve.errors import UserError
-from pdesolve.nn.siren import Siren, siren_parameter_count
+from pdesolve.models.siren import Siren, siren_parameter_count
 from pdesolve.numerics.point_derivatives import divergence, gradient
 from pdesolve.problems import Problem
 from pdesolve.problems.advection_1d import Advection1D

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from pdesolve.backends import Solver, get_backend
-from pdesolve.backends.lsm import LSM
 from pdesolve.config import load_case
 from pdesolve.data import Grid
 from pdesolve.errors import UserError
+from pdesolve.models.lsm import LSM
 from pdesolve.nn.latent_spectral import (
     LatentSpectralBlock,
     TrigonometricBasisOperator,

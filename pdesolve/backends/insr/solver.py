@@ -1,7 +1,7 @@
 """INSR: time integration by optimising a neural spatial field at every step (Chen, Wu, Grinspun,
 Zheng, Chen, "Implicit Neural Spatial Representations for Time-dependent PDEs", ICML 2023).
 
-The state at step ``k`` is a SIREN ``f_k(x)`` (`pdesolve.nn.siren`). Step 0 fits the initial state;
+The state at step ``k`` is a SIREN ``f_k(x)`` (`pdesolve.models.siren`). Step 0 fits the initial state;
 each later step minimises the classical integrator's residual over the weights (`schemes`),
 warm-started from the previous step's weights, with fresh uniform samples every iteration,
 previous-state terms detached, Adam re-created for every (sub-)problem, ``ReduceLROnPlateau``
@@ -44,7 +44,7 @@ from pdesolve.backends.base import Stage as TrainingStage
 from pdesolve.backends.insr.schemes import SCHEMES, Fields, Scheme, Stage
 from pdesolve.data.tensors import grid_from_dataset, to_dataset
 from pdesolve.errors import UserError
-from pdesolve.nn.siren import Siren
+from pdesolve.models.siren import Siren
 
 EVALUATION_CHUNK = 65536  # points per forward pass when sampling fields
 
