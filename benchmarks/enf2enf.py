@@ -47,9 +47,9 @@ from pdesolve.config import load_case
 from pdesolve.data.mesh_samples import sample_mesh, sample_values
 from pdesolve.data.netcdf import read_netcdf, write_netcdf
 from pdesolve.data.samples import add_splits, select_split
-from pdesolve.engines.mesh_maps import relative_errors
 from pdesolve.engines.runs import RunDir
 from pdesolve.engines.train import Trainer
+from pdesolve.metrics import ragged_relative_l2 as relative_errors
 from pdesolve.models.fno import FNO
 from pdesolve.problems.mesh_map import NearestGeometry, TrainMean, raster_points, sdf_on_points
 

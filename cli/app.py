@@ -118,10 +118,8 @@ def train(
     if s.fit.stopped:
         rows.append(("stopped", s.fit.stopped))
     if s.rollout:
-        rows += [("rollout rel. L2", s.rollout["rollout_rel_l2"]), ("rollout steps", s.rollout["steps"]),
+        rows += [*[(label, value) for label, value in s.rollout["headline"] if value is not None],
                  ("rollout file", s.rollout["path"])]
-        if s.rollout.get("stopped"):
-            rows.append(("rollout stopped", s.rollout["stopped"]))
     if s.figure:
         rows.append(("figure", s.figure))
     _summary("pdesolve train", rows)
@@ -143,11 +141,7 @@ def rollout(
     from pdesolve.engines.rollout import rollout_run
 
     r = rollout_run(run, steps=steps, out=out_file, device=resolve_device(device), resolution=resolution)
-    m = r.metrics
-    rows = [("file", r.path), ("steps", m["steps"]), ("rollout rel. L2", m["rollout_rel_l2"]),
-            ("final-step rel. L2", m["final_step_rel_l2"])]
-    if m.get("stopped"):
-        rows.append(("stopped", m["stopped"]))
+    rows = [("file", r.path), *[(label, value) for label, value in r.headline if value is not None]]
     if r.figure:
         rows.append(("figure", r.figure))
     _summary("pdesolve rollout", rows)

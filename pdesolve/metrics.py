@@ -16,7 +16,9 @@ Conventions (documented in docs/metrics.md):
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 
@@ -96,3 +98,10 @@ def spectrum_log_error(e_pred: torch.Tensor, e_ref: torch.Tensor, rel_floor: flo
     ref, pred = e_ref[1:], e_pred[1:]
     keep = ref > rel_floor * ref.max()
     return float((torch.log10(pred[keep].clamp_min(eps)) - torch.log10(ref[keep])).abs().mean())
+
+
+def ragged_relative_l2(pred: Sequence[np.ndarray], ref: Sequence[np.ndarray]) -> np.ndarray:
+    """Per-sample relative L2 error of samples of different sizes (one mesh each): arrays ``(n_i, c)``
+    or ``(n_i,)``, result ``(samples,)`` (float64; a zero reference counts as norm 1e-12)."""
+    return np.array([np.linalg.norm(np.asarray(p, np.float64) - r) / max(np.linalg.norm(r), 1e-12)
+                     for p, r in zip(pred, ref, strict=True)])

@@ -101,7 +101,7 @@ def test_a_method_equal_to_the_reference_scores_zero(tmp_path):
     assert ds["velocity_spectrum_half"].attrs["long_name"].startswith("velocity energy spectrum")
     assert ds["increment_pdf_reference"].dims == ("separation", "increment")
     assert ds["u_rms_same"].shape == (3,)
-    paths = cmp.figures(tmp_path, "test")
+    paths = [a.write(tmp_path / a.name) for a in cmp.artifacts("test")]
     assert all(p.is_file() and p.stat().st_size > 1000 for p in paths)
 
 

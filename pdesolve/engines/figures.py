@@ -11,6 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from pdesolve.data.fields import FieldSpec  # noqa: E402
+from pdesolve.data.grid import Grid  # noqa: E402
 from pdesolve.data.netcdf import atomic_replace  # noqa: E402
 
 
@@ -32,47 +34,95 @@ def _plane(field: np.ndarray) -> np.ndarray:
     return field[..., field.shape[-1] // 2] if field.ndim == 3 else field
 
 
+def field_label(spec: FieldSpec | None, name: str) -> str:
+    """``long name [units]`` for colour bars and axes (``[1]``: non-dimensional)."""
+    if spec is None:
+        return name
+    return f"{spec.long_name} [{spec.units}]"
+
+
+def _axes_labels(ax, grid: Grid | None, spatial: int) -> None:
+    """Coordinate labels (name and units) of the plotted axes."""
+    if grid is None:
+        ax.set_xticks([])
+        ax.set_yticks([])
+        return
+    axes = grid.axes
+    ax.set_xlabel(f"{axes[0].name} [{axes[0].units}]", fontsize=7)
+    if spatial >= 2:
+        ax.set_ylabel(f"{axes[1].name} [{axes[1].units}]", fontsize=7)
+    ax.tick_params(labelsize=6)
+
+
+def _extent(grid: Grid | None) -> list[float] | None:
+    """``imshow`` extent ``[x0, x1, y0, y1]`` of the first two axes."""
+    if grid is None:
+        return None
+    x, y = grid.axes[0].coords(), grid.axes[1].coords()
+    return [float(x[0]), float(x[-1]), float(y[0]), float(y[-1])]
+
+
+def slice_note(grid: Grid | None, field: np.ndarray) -> str:
+    """Where a 3-D field is cut (`_plane`): ``"slice z = 0.5"``; empty for 1-D and 2-D."""
+    if field.ndim != 3:
+        return ""
+    if grid is None or grid.ndim < 3:
+        return f"slice at index {field.shape[-1] // 2} of the last axis"
+    axis = grid.axes[2]
+    return f"slice {axis.name} = {axis.coords()[field.shape[-1] // 2]:.3g} {axis.units}"
+
+
 def rollout_figure(reference: np.ndarray, prediction: np.ndarray, times: Sequence[float],
-                   errors: np.ndarray, path: Path, *, name: str, title: str, columns: int = 4) -> Path:
+                   errors: np.ndarray, path: Path, *, name: str, title: str, columns: int = 4,
+                   spec: FieldSpec | None = None, grid: Grid | None = None) -> Path:
     """Reference, prediction and error of one sample at a few times, plus the error curve.
 
     Args:
         reference, prediction: ``(steps, *spatial)`` of one sample and one field (1-D, 2-D or 3-D).
         times: the time of each step.
         errors: mean relative L2 error per step, ``(steps,)``.
-        name: the field's name for labels.
+        name: the field's name for labels; ``spec`` (its long name and units) labels the colour bars
+            and ``grid`` the spatial axes.
     """
+    label = field_label(spec, name)
     steps = prediction.shape[0]
     picks = sorted(set(np.linspace(0, steps - 1, min(columns, steps)).round().astype(int)))
     spatial = prediction.ndim - 1
     if spatial == 1:
         fig, axes = plt.subplots(1, len(picks) + 1, figsize=(3.2 * (len(picks) + 1), 2.8))
         for ax, i in zip(axes[:-1], picks, strict=False):
-            ax.plot(reference[i], "k-", lw=1.5, label="reference")
-            ax.plot(prediction[i], "C1--", lw=1.2, label="prediction")
+            x = grid.axes[0].coords() if grid is not None else np.arange(reference.shape[-1])
+            ax.plot(x, reference[i], "k-", lw=1.5, label="reference")
+            ax.plot(x, prediction[i], "C1--", lw=1.2, label="prediction")
             ax.set_title(f"t = {times[i]:.3g}")
+            _axes_labels(ax, grid, 1)
         axes[0].legend(fontsize=7)
+        axes[0].set_ylabel(label, fontsize=7)
         curve_ax = axes[-1]
     else:
         n = len(picks)
         fig = plt.figure(figsize=(2.6 * n + 4.4, 7.2))
-        grid = fig.add_gridspec(3, n + 3, width_ratios=[1] * n + [0.07, 0.75, 1.6], wspace=0.08)
+        layout = fig.add_gridspec(3, n + 3, width_ratios=[1] * n + [0.07, 0.95, 1.6], wspace=0.12)
         vmax = _limit(reference[picks]) or _limit(prediction[picks]) or 1.0
         emax = _limit(prediction[picks] - reference[picks]) or 1.0
-        for r, (cmap, lim, label) in enumerate((("RdBu_r", vmax, "reference"), ("RdBu_r", vmax, "prediction"),
-                                                ("PuOr_r", emax, "error"))):
+        rows = (("RdBu_r", vmax, "reference", label), ("RdBu_r", vmax, "prediction", label),
+                ("PuOr_r", emax, "error", f"error of {label}"))
+        for r, (cmap, lim, row, bar_label) in enumerate(rows):
             for c, i in enumerate(picks):
                 data = (reference[i], prediction[i], prediction[i] - reference[i])[r]
-                ax = fig.add_subplot(grid[r, c])
-                im = ax.imshow(_plane(data).T, origin="lower", cmap=cmap, vmin=-lim, vmax=lim)
-                ax.set_xticks([])
-                ax.set_yticks([])
+                ax = fig.add_subplot(layout[r, c])
+                im = ax.imshow(_plane(data).T, origin="lower", cmap=cmap, vmin=-lim, vmax=lim,
+                               extent=_extent(grid), aspect="auto")
+                _axes_labels(ax, grid if (r == 2 and c == 0) else None, 2)
                 if r == 0:
                     ax.set_title(f"t = {times[i]:.3g}")
                 if c == 0:
-                    ax.set_ylabel(label)
-            fig.colorbar(im, cax=fig.add_subplot(grid[r, n]))
-        curve_ax = fig.add_subplot(grid[:, n + 2])
+                    ax.set_ylabel(row if r < 2 or grid is None else ax.get_ylabel())
+            fig.colorbar(im, cax=fig.add_subplot(layout[r, n])).set_label(bar_label, fontsize=7)
+        note = slice_note(grid, prediction[0])
+        if note:
+            title = f"{title} ({note})"
+        curve_ax = fig.add_subplot(layout[:, n + 2])
     curve_ax.plot(times[: len(errors)], errors, "o-", ms=3)
     curve_ax.set_xlabel("time")
     curve_ax.set_ylabel("relative L2 error")
@@ -104,7 +154,7 @@ def spectra(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: Path, *, 
     for name, (k, e) in curves.items():
         ax.loglog(k[1:], e[1:], label=name, lw=2 if name == "reference" else 1.2,
                   color="k" if name == "reference" else None)
-    ax.set_xlabel("wavenumber k")
+    ax.set_xlabel("wavenumber |k| (integer shells, units of 2 pi / L)")
     ax.set_ylabel("E(k)")
     ax.set_title(title)
     ax.grid(alpha=0.3, which="both")
@@ -112,26 +162,34 @@ def spectra(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: Path, *, 
     return _save(fig, path)
 
 
-def field_panels(panels: Mapping[str, np.ndarray], path: Path, *, title: str) -> Path:
-    """Side-by-side images (or lines, for 1-D) of the same field from several methods."""
+def field_panels(panels: Mapping[str, np.ndarray], path: Path, *, title: str, spec: FieldSpec | None = None,
+                 grid: Grid | None = None) -> Path:
+    """Side-by-side images (or lines, for 1-D) of the same field from several methods, on one colour
+    scale with a labelled colour bar (``spec``: long name and units) and coordinate axes (``grid``)."""
     names = list(panels)
     first = next(iter(panels.values()))
+    label = field_label(spec, "value")
     if first.ndim == 1:
         fig, ax = plt.subplots(figsize=(7, 3.5))
+        x = grid.axes[0].coords() if grid is not None else np.arange(first.shape[0])
         for n in names:
-            ax.plot(panels[n], label=n, lw=2 if n == "reference" else 1.2)
+            ax.plot(x, panels[n], label=n, lw=2 if n == "reference" else 1.2)
         ax.legend()
+        ax.set_ylabel(label)
+        _axes_labels(ax, grid, 1)
         ax.set_title(title)
         return _save(fig, path)
-    fig, axes = plt.subplots(1, len(names), figsize=(3 * len(names), 3.2))
-    axes = np.atleast_1d(axes)
-    vmax = float(np.nanmax(np.abs(panels.get("reference", first)))) or 1.0
+    fig, axes = plt.subplots(1, len(names), figsize=(3 * len(names) + 1.0, 3.4), squeeze=False)
+    axes = axes[0]
+    vmax = _limit(panels.get("reference", first)) or 1.0
     for ax, n in zip(axes, names, strict=True):
-        ax.imshow(_plane(panels[n]).T, origin="lower", cmap="RdBu_r", vmin=-vmax, vmax=vmax)
+        im = ax.imshow(_plane(panels[n]).T, origin="lower", cmap="RdBu_r", vmin=-vmax, vmax=vmax,
+                       extent=_extent(grid), aspect="auto")
         ax.set_title(n)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.suptitle(title)
+        _axes_labels(ax, grid, 2)
+    fig.colorbar(im, ax=list(axes), shrink=0.85).set_label(label)
+    note = slice_note(grid, first)
+    fig.suptitle(f"{title} ({note})" if note else title)
     return _save(fig, path)
 
 

@@ -1,5 +1,6 @@
 """Engines for ``linear`` problems (DCDM): solving the test systems with several methods,
-summarising iterations and times, the rollout handler, and ``pdesolve solve RUN --system FILE``.
+summarising iterations and times, and ``pdesolve solve RUN --system FILE`` (rollout and compare
+are in `pdesolve.engines.evaluations.linear_systems`).
 
 Methods follow the `pdesolve.numerics.grid_systems.LinearMethod` protocol (the DCDM solver and
 the problem's classical baselines); every one runs through the same conjugate-direction loop and
@@ -8,7 +9,6 @@ is timed the same way: setup (factorisation, AMG hierarchy, operator) apart from
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,17 +17,14 @@ import numpy as np
 import torch
 import xarray as xr
 
-from pdesolve.config import ResolvedCase
 from pdesolve.data.grid import Grid
 from pdesolve.data.netcdf import write_netcdf
-from pdesolve.engines import figures
 from pdesolve.engines.runs import RunDir
 from pdesolve.errors import UserError
 from pdesolve.numerics.grid_systems import (
     GridSystem,
     LinearMethod,
     SolveReport,
-    direct_solve,
     load_system,
     solve_with,
 )
@@ -94,38 +91,6 @@ def histories_dataset(reports: dict[str, list[SolveReport]]) -> xr.Dataset:
         ds[f"residual_{name}"] = xr.Variable(("sample", "iteration"), h, {
             "units": "1", "long_name": f"relative residual of {name} per iteration"})
     return ds
-
-
-# ----------------------------------------------------------------------------- rollout
-def linear_rollout(resolved: ResolvedCase, solver, test: xr.Dataset, steps: int | None):
-    """The ``("linear", "linear")`` entry of `pdesolve.engines.rollout.ROLLOUTS`: solve every test
-    system with the solver, compare the solution with SuperLU's (``solution_reference``)."""
-    problem = resolved.problem
-    t0 = time.perf_counter()
-    ds = solver.solve(problem, test)
-    seconds = (time.perf_counter() - t0) / test.sizes["sample"]
-    systems = problem.systems(test)
-    rhs = problem.right_hand_sides(test, systems)
-    reference = np.stack([s.scatter(direct_solve(s, b)) for s, b in zip(systems, rhs, strict=True)])
-    error = np.linalg.norm((ds["solution"].values - reference).reshape(len(systems), -1), axis=1) \
-        / np.linalg.norm(reference.reshape(len(systems), -1), axis=1)
-    dims = ds["solution"].dims
-    ds["solution_reference"] = xr.Variable(dims, reference,
-                                           {"units": "1", "long_name": "direct (SuperLU) solution"})
-    ds["rel_l2_error"] = xr.Variable(("sample",), error,
-                                     {"units": "1", "long_name": "relative L2 error of the solution"})
-    metrics = {"steps": 1, "rollout_rel_l2": float(error.mean()), "final_step_rel_l2": float(error.mean()),
-               "iterations_mean": float(ds["iterations"].mean()),
-               "converged_fraction": float(ds["converged"].mean()),
-               "rtol": solver.options.rtol, "seconds_per_sample": seconds, "stopped": None}
-    curves = {solver.name: [row[np.isfinite(row)] for row in ds["residual"].values]}
-    return ds, metrics, (curves,), "solution"
-
-
-def rollout_figure(curves, path: Path, *, name: str, title: str) -> Path:
-    """Residual histories of the rollout (the ``ROLLOUT_FIGURES`` entry for linear problems)."""
-    return figures.residual_histories(curves, path, title=f"{title}: residual of {name}",
-                                      tolerances=TOLERANCES)
 
 
 # -------------------------------------------------------------------------------- solve

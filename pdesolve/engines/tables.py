@@ -19,11 +19,11 @@ def markdown_table(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_tables(out_dir: Path, header: str, rows: list[dict], **facts) -> list[Path]:
-    """``table.md`` (``header`` and the rows as markdown) and ``table.json`` (``facts`` and the rows),
-    both written atomically into ``out_dir``."""
+def write_tables(out_dir: Path, header: str, rows: list[dict], footer: str = "", **facts) -> list[Path]:
+    """``table.md`` (``header``, the rows as markdown, ``footer``) and ``table.json`` (``facts`` and
+    the rows), both written atomically into ``out_dir``."""
     return [
-        atomic_replace(out_dir / "table.md", lambda tmp: tmp.write_text(header + markdown_table(rows))),
+        atomic_replace(out_dir / "table.md", lambda tmp: tmp.write_text(header + markdown_table(rows) + footer)),
         atomic_replace(out_dir / "table.json", lambda tmp: tmp.write_text(
             json.dumps({**facts, "rows": rows}, indent=2, default=str))),
     ]

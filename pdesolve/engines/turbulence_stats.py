@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -30,6 +29,7 @@ import xarray as xr
 
 from pdesolve.data.grid import Grid
 from pdesolve.engines import figures
+from pdesolve.engines.evaluation import Artifact
 from pdesolve.metrics import energy_spectrum, spectrum_log_error
 from pdesolve.numerics.sgs import symmetric_part, velocity_gradient
 from pdesolve.numerics.spectral import rfft
@@ -167,7 +167,7 @@ class TurbulenceComparison:
                 ds[f"{key}_{name}"] = var(("time",), values, f"{long_name} of {name}")
         return ds
 
-    def figures(self, out_dir: Path, title: str) -> list[Path]:
+    def artifacts(self, title: str) -> list[Artifact]:
         """PNG figures: velocity spectra, increment PDFs, vorticity PDF, time series."""
         m = self.methods
         increments = {f"r = {r}h": {n: (_centres(INCREMENT_EDGES), s.increment_pdfs[i]) for n, s in m.items()}
@@ -175,17 +175,26 @@ class TurbulenceComparison:
         vorticity_pdf = {"|omega|": {n: (_centres(VORTICITY_EDGES), s.vorticity_pdf) for n, s in m.items()}}
         series = {key: {n: (self.times[: len(s.series[key])], s.series[key]) for n, s in m.items()}
                   for key in SERIES}
+        spectra = {n: (self.wavenumbers, s.spectrum) for n, s in m.items()}
         return [
-            figures.spectra({n: (self.wavenumbers, s.spectrum) for n, s in m.items()},
-                            out_dir / "velocity_spectra.png",
-                            title=f"{title}: velocity spectrum (rollout mean)"),
-            figures.pdf_panels(increments, out_dir / "increment_pdfs.png", xlabel="du_r / u_rms (reference)",
-                               title=f"{title}: longitudinal velocity increments"),
-            figures.pdf_panels(vorticity_pdf, out_dir / "vorticity_pdf.png",
-                               xlabel="|omega| / omega_rms (reference)",
-                               title=f"{title}: vorticity magnitude"),
-            figures.series_panels(series, out_dir / "time_series.png", title=f"{title}: time series"),
+            Artifact("velocity_spectra.png", lambda p: figures.spectra(
+                spectra, p, title=f"{title}: velocity spectrum (rollout mean)")),
+            Artifact("increment_pdfs.png", lambda p: figures.pdf_panels(
+                increments, p, xlabel="du_r / u_rms (reference)", title=f"{title}: longitudinal velocity increments")),
+            Artifact("vorticity_pdf.png", lambda p: figures.pdf_panels(
+                vorticity_pdf, p, xlabel="|omega| / omega_rms (reference)", title=f"{title}: vorticity magnitude")),
+            Artifact("time_series.png", lambda p: figures.series_panels(series, p, title=f"{title}: time series")),
         ]
+
+
+LEGEND = {
+    "velocity_spectrum_log_err": "mean |log10 E - log10 E_ref| of the velocity spectrum over the rollout (lower is "
+                                 "better)",
+    **{f"increment_pdf_l1_r{r}h": f"L1 distance of the PDF of velocity increments at r = {r}h to the reference "
+                                  "(0..2, lower is better)" for r in SEPARATIONS},
+    "vorticity_pdf_l1": "L1 distance of the PDF of |omega| to the reference (0..2, lower is better)",
+    **{f"{key}_rel_err": f"time-mean relative error of the {name} (lower is better)" for key, name in SERIES.items()},
+}
 
 
 def compare_turbulence(reference: torch.Tensor, predictions: Mapping[str, torch.Tensor], grid: Grid,

@@ -152,15 +152,17 @@ def test_resolution_transfer(solver, problem, data):
 
 
 def test_predictions_round_trip_as_ugrid(solver, problem, data, tmp_path):
-    from pdesolve.engines.mesh_maps import mesh_map_rollout
+    from pdesolve.engines.evaluation import EvaluationContext
+    from pdesolve.engines.evaluations.mesh_maps import MeshMapEvaluation
 
-    class Resolved:  # the part of a ResolvedCase the rollout handler reads
-        pass
+    class Resolved:  # the part of a ResolvedCase the rollout reads
+        name = "elasticity"
 
     resolved = Resolved()
     resolved.problem = problem
     test = select_split(data, "test")
-    ds, metrics, _, _ = mesh_map_rollout(resolved, solver, test, None)
+    result = MeshMapEvaluation(EvaluationContext(resolved, solver)).rollout(test, None)
+    ds, metrics = result.dataset, result.metrics
     assert ds["mesh"].attrs["cf_role"] == "mesh_topology"
     path = write_netcdf(ds, tmp_path / "rollout.nc")
     back = read_netcdf(path)

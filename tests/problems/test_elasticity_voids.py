@@ -10,8 +10,8 @@ import skfem
 from pdesolve.data.mesh_samples import padded_tensors, sample_mesh, sample_values, split_union, union_dataset
 from pdesolve.data.netcdf import read_netcdf, write_netcdf
 from pdesolve.data.samples import add_splits, select_split
-from pdesolve.engines.mesh_maps import relative_errors
 from pdesolve.errors import UserError
+from pdesolve.metrics import ragged_relative_l2 as relative_errors
 from pdesolve.numerics.fem import plane_strain_elasticity, to_skfem
 from pdesolve.numerics.meshing import (
     HOLE_TAG,
