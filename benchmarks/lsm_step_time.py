@@ -72,7 +72,8 @@ def markdown(result: dict) -> str:
              "the batches per epoch (validation not included).", "",
              markdown_table([{"study": study, "model": model.upper(), "parameters": f"{r['parameters'] / 1e6:.2f} M",
                               "batch x unrolled steps": f"{r['batch']} x {r['unroll']}",
-                              "s / step": f"{r['seconds_per_step']:.3f}", "batches / epoch": str(r["batches_per_epoch"]),
+                              "s / step": f"{r['seconds_per_step']:.3f}",
+                              "batches / epoch": str(r["batches_per_epoch"]),
                               "s / epoch": f"{r['seconds_per_epoch']:.1f}"}
                              for study, models in result["studies"].items() for model, r in models.items()]).rstrip()]
     for study, models in result["studies"].items():
