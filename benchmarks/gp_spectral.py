@@ -385,7 +385,8 @@ def main(argv=None) -> dict:
         args.timing_repeats, evaluation = 1, SMOKE_EVALUATION_POINTS
     label = "GPU" if device.type == "cuda" else f"CPU x{args.threads}"
     stamp = env["created"]
-    results["machines"][f"{stamp}-{device.type}"] = {**machine(env), "date": stamp, "command": env["command"]}
+    results["machines"][f"{stamp}-{device.type}"] = {**machine(env), "date": stamp, "command": env["command"],
+                                                     "environment": env}
     budgets = {"gp": args.gp_steps, "baseline": args.baseline_steps, "pinn": args.pinn_steps}
     for case_name, case in cases.items():
         if args.timing_repeats:

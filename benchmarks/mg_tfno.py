@@ -293,7 +293,6 @@ def study_neuralop(args) -> dict:
     from pdesolve.backends.fno import FNO
     from pdesolve.nn.factorized_spectral_conv import FactorizedSpectralConv
 
-    torch.set_num_threads(args.threads)
     device = torch.device("cpu")
     resolved, data = case_data(CASE_64, args)
     opts = resolved.case.backend
