@@ -203,7 +203,7 @@ def field_data(problem, resolution=300):
     return add_splits(problem.generate(3, 0, resolution=resolution), 1, 1, 1)
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # a long verification: pytest -m slow
 def test_low_frequency_poisson_solved_to_1e_4():
     """sin(6x) on [0, 2 pi], 40 collocation points, the paper's protocol (constant Adam lr 0.01, 4000
     steps, 40 checkpoints): GP-HM-StM finds the frequency 6, its best checkpoint is below 1e-4 (the
