@@ -5,9 +5,10 @@ supports ``--smoke``: the smallest sizes and epochs that still run its whole pat
 folder ``--out`` (a fresh temporary folder without one), never into ``benchmarks/results/``.
 ``tests/test_benchmarks.py`` runs every script that way.
 
-* `add_output` / `output` -- the ``--out`` and ``--smoke`` flags, and where results and work
-  files (runs, data caches) go;
-* `environment` -- the one environment record (`pdesolve.engines.environment`) with the
+* `add_output` / `output` / `work_dir` -- the ``--out`` and ``--smoke`` flags, and where results and
+  work files (runs, data caches) go;
+* `start` -- what a script does first: ``--out`` resolved, progress bars off, torch threads set,
+  and its `environment`: the one environment record (`pdesolve.engines.environment`) with the
   benchmark's own command line; `machine` and `provenance` -- its one-line forms for a section;
 * `interleaved` -- seconds of two or more callables measured in turns in one process, with the
   torch thread count set and recorded, medians and ratios;
@@ -158,9 +159,11 @@ class Timing:
         median = self.median
         return {name: value / median[reference] for name, value in median.items()}
 
-    def to_dict(self) -> dict:
-        return {"median": self.median, "seconds": self.seconds, "threads": self.threads, "device": self.device,
-                "repeats": len(next(iter(self.seconds.values()), []))}
+    def to_dict(self, reference: str | None = None) -> dict:
+        """Medians, every repeat, threads, device (and the ratios to ``reference``), JSON-able."""
+        out = {"median": self.median, "seconds": self.seconds, "threads": self.threads, "device": self.device,
+               "repeats": len(next(iter(self.seconds.values()), []))}
+        return {**out, "reference": reference, "ratios": self.ratios(reference)} if reference else out
 
 
 def interleaved(fns: dict[str, Callable[[], object]], repeats: int, *, threads: int,

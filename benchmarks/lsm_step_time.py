@@ -41,8 +41,9 @@ def training_step(solver, x: torch.Tensor, y: torch.Tensor, optimizer: torch.opt
     optimizer.step()
 
 
-def time_study(study: str, work: Path, repeats: int) -> dict:
-    """Median seconds per training step of each model on the same batch, interleaved."""
+def time_study(study: str, work: Path, repeats: int) -> tuple[dict, dict]:
+    """Median seconds per training step of each model on the same batch, interleaved; and the
+    timing itself (every repeat, ratios to the FNO)."""
     runs = {model: RunDir.open(work / f"{study}-{model}-seed0") for model in MODELS}
     resolved = runs["lsm"].load_case()
     data, _, _ = load_or_generate(resolved)
@@ -56,11 +57,13 @@ def time_study(study: str, work: Path, repeats: int) -> dict:
         optimizer = torch.optim.Adam(solver.model.parameters(), lr=cfg.lr)
         steps[model] = lambda s=solver, x=x, y=y, o=optimizer: training_step(s, x, y, o)
         batches[model], sizes[model] = math.ceil(len(pairs) / cfg.batch_size), len(x)
-    median = harness.interleaved(steps, repeats, threads=1).median
-    return {model: {"parameters": solvers[model].n_parameters(), "batch": sizes[model], "unroll": cfg.unroll,
-                    "batches_per_epoch": batches[model], "seconds_per_step": median[model],
-                    "seconds_per_epoch": median[model] * batches[model]}
-            for model in MODELS}
+    timing = harness.interleaved(steps, repeats, threads=1)
+    median = timing.median
+    per_model = {model: {"parameters": solvers[model].n_parameters(), "batch": sizes[model], "unroll": cfg.unroll,
+                         "batches_per_epoch": batches[model], "seconds_per_step": median[model],
+                         "seconds_per_epoch": median[model] * batches[model]}
+                 for model in MODELS}
+    return per_model, timing.to_dict(reference="fno")
 
 
 def markdown(result: dict) -> str:
@@ -99,9 +102,10 @@ def main(argv: list[str] | None = None) -> dict:
     result = {
         "date": env["created"], "machine": f"{harness.cpu_name()}, {env['cpu_count']} cores (shared)",
         "threads": env["torch_threads"], "command": env["command"], "repeats": args.repeats,
-        "studies": {study: time_study(study, work, args.repeats) for study in args.studies},
-        "environment": env,
+        "studies": {}, "timing": {}, "environment": env,
     }
+    for study in args.studies:
+        result["studies"][study], result["timing"][study] = time_study(study, work, args.repeats)
     harness.write_section(args.out, NAME, result, markdown(result))
     print(markdown(result))
     return result

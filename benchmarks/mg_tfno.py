@@ -344,7 +344,8 @@ def study_neuralop(args) -> dict:
 
         calls = {f"{impl} {what}": (lambda impl=impl, fn=fn: fn(impl))
                  for impl in pair for what, fn in (("train", step), ("infer", infer))}
-        median = harness.interleaved(calls, args.repeats, threads=args.threads, device=device).median
+        timing = harness.interleaved(calls, args.repeats, threads=args.threads, device=device)
+        median = timing.median
         for impl, build in builders.items():
             row[impl]["train_step_seconds"] = median[f"{impl} train"]
             row[impl]["inference_seconds"] = median[f"{impl} infer"]
@@ -353,9 +354,8 @@ def study_neuralop(args) -> dict:
             torch.manual_seed(0)
             row[impl]["test_rel_l2"] = train_and_test(build(), train, test, args)
             print(f"{label} {impl}: {row[impl]}", flush=True)
-        ours_row, theirs_row = row["pdesolve"], row["neuraloperator"]
-        row["speedup_train"] = theirs_row["train_step_seconds"] / ours_row["train_step_seconds"]
-        row["speedup_inference"] = theirs_row["inference_seconds"] / ours_row["inference_seconds"]
+        row["speedup_train"] = timing.ratios("pdesolve train")["neuraloperator train"]
+        row["speedup_inference"] = timing.ratios("pdesolve infer")["neuraloperator infer"]
         results[label] = row
     return {"machine": {**harness.machine_facts(args.env), "neuraloperator": neuralop.__version__},
             "case": str(CASE_64.relative_to(ROOT)), "backend": {"width": width, "modes": m, "layers": layers},
