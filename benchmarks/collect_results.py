@@ -5,11 +5,15 @@ section already contains (``les.md`` is rebuilt from the Taylor-Green and HIT se
 top-level headings are demoted under the page's own.
 
     python benchmarks/collect_results.py
+    python benchmarks/collect_results.py --smoke --out DIR    # DIR/RESULTS.md from the same sections
 """
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
+
+import harness
 
 HERE = Path(__file__).parent
 ORDER = ["fno_navier_stokes", "gpu_check", "mg_tfno", "lsm", "lsm_step_time", "les", "ifactformer", "dcdm", "um2n",
@@ -34,13 +38,25 @@ def demote(text: str) -> str:
     return "\n".join("#" + line if line.startswith("#") else line for line in text.splitlines())
 
 
-def main() -> None:
-    sections = {p.stem: demote(p.read_text().strip()) for p in (HERE / "results").glob("*.md")}
+def assemble(results: Path) -> str:
+    """The page from the sections ``results/*.md``."""
+    sections = {p.stem: demote(p.read_text().strip()) for p in results.glob("*.md")}
     sections = {name: text for name, text in sections.items() if CONTAINED.get(name) not in sections}
     names = [n for n in ORDER if n in sections] + sorted(set(sections) - set(ORDER))
-    body = "\n\n".join(sections[n] for n in names)
-    (HERE / "RESULTS.md").write_text(HEADER + body + "\n")
-    print(f"wrote {HERE / 'RESULTS.md'} with {len(names)} sections: {', '.join(names)}")
+    return HEADER + "\n\n".join(sections[n] for n in names) + "\n"
+
+
+def main(argv: list[str] | None = None) -> Path:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--results", type=Path, default=harness.RESULTS, help="folder of the sections")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="folder of RESULTS.md (default benchmarks/; with --smoke a temporary folder)")
+    parser.add_argument("--smoke", action="store_true", help="write RESULTS.md into --out, not benchmarks/")
+    args = parser.parse_args(argv)
+    out = harness.output(args, "collect_results") if args.smoke or args.out else HERE
+    path = harness.write_text(out / "RESULTS.md", assemble(args.results))
+    print(f"wrote {path}")
+    return path
 
 
 if __name__ == "__main__":

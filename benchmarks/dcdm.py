@@ -17,6 +17,7 @@ Protocol (reduced from Kaneda et al., ICML 2023; see docs/backends/dcdm.md):
 
 Writes benchmarks/results/dcdm.json, dcdm.md and dcdm_residuals_<dim>d_<n>.png after every size
 (rows of sizes not run this time are kept; ``--markdown-only`` rewrites dcdm.md from dcdm.json).
+``--smoke`` trains both cases at toy sizes (12^2, 8^3) for one epoch and runs every step on them.
 
     .venv/bin/python benchmarks/dcdm.py [--dims 2 3] [--sizes N ...] [--run2d RUN --run3d RUN]
                                         [--epochs2d E --epochs3d E]
@@ -33,12 +34,11 @@ import argparse  # noqa: E402
 import itertools  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
-import platform  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
 from datetime import datetime, timezone  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+import harness  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
@@ -46,27 +46,34 @@ from pdesolve.config import load_case  # noqa: E402
 from pdesolve.engines import figures  # noqa: E402
 from pdesolve.engines.linear import TOLERANCES, history_curves, run_methods, summary_row  # noqa: E402
 from pdesolve.engines.runs import RunDir  # noqa: E402
+from pdesolve.engines.tables import markdown_table  # noqa: E402
 from pdesolve.engines.train import train_case  # noqa: E402
 from pdesolve.numerics.grid_systems import solve_with  # noqa: E402
 from pdesolve.numerics.random_fields import sample_seed  # noqa: E402
 from pdesolve.problems.poisson_obstacles import PoissonObstacles  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "benchmarks" / "results"
+ROOT = harness.ROOT
 SIZES = {2: (64, 128, 256), 3: (32, 64)}
 TEST_SEED = 1000
 WINDOW = 10  # the reference notes found k = 10 needed by a CPU-trained network (solvers.md 5.3)
 # network calls dominate DCDM's cost on a CPU: test geometries and DCDM iteration caps per size
 # (one call: ~0.02 s at 64^2, ~0.7 s at 256^2, ~3 s at 32^3, ~5+ s at 64^3 on one shared core);
 # a cap of 0 skips DCDM at that size and records the time of one network call instead
-SYSTEMS = {(2, 64): 2, (2, 128): 2, (2, 256): 1, (3, 32): 1, (3, 64): 1}
-DCDM_CAP = {(2, 64): 1000, (2, 128): 600, (2, 256): 1200, (3, 32): 300, (3, 64): 0}
+SYSTEMS = {(2, 64): 2, (2, 128): 2, (2, 256): 1, (3, 32): 1, (3, 64): 1,
+           (2, 12): 1, (2, 16): 1, (3, 8): 1}  # the last three: --smoke
+DCDM_CAP = {(2, 64): 1000, (2, 128): 600, (2, 256): 1200, (3, 32): 300, (3, 64): 0,
+            (2, 12): 40, (2, 16): 40, (3, 8): 40}
 BASELINE_CAP = 5000
 # diagnostics at the training size: windows k swept, and right-hand sides for the one-step loss
 DIAGNOSTIC_WINDOWS = {2: (1, 2, 4, 10, 20), 3: ()}  # 3-D: only k = 2 and 10 (main table)
 LATE = 20  # the "late residual" of the one-step-loss table: DCDM's residual after this many iterations
 RHS_KINDS = ("divergence", "training distribution", "white noise", f"DCDM residual after {LATE} its")
 # from the reference notes (solvers.md section 4.3/5.3, own measurements, not the paper's)
+# --smoke: both cases shrunk (trained at 12^2 and 8^3 for one epoch) and tested at two sizes / one size
+SMOKE = ["problem.lanczos_steps=30", "problem.rhs_per_system=8", "problem.obstacles=[1, 2]",
+         "problem.obstacle_size=[0.1, 0.2]", "data.n_train=3", "data.n_val=1", "data.n_test=1",
+         "backend.channels=4", "train.epochs=1", "train.batch_size=8"]
+SMOKE_SIZES = {2: (12, 16), 3: (8,)}
 NOTES = {(2, 64): "64^2 disk+stub: CG 249-252, IC 75-76, SA-AMG-PCG 5 (to 1e-4)",
          (3, 32): "32^3 sphere: CG 151, IC 49, SA-AMG-PCG 5 (1e-4); 203/72/7 (1e-6)",
          (3, 64): "64^3 sphere: CG 282, IC 92, SA-AMG-PCG 6 (1e-4); 384/128/8 (1e-6)"}
@@ -91,17 +98,18 @@ def cpu_name() -> str:
     info = Path("/proc/cpuinfo")
     names = [line.split(":", 1)[1].strip() for line in info.read_text().splitlines()
              if line.startswith("model name")] if info.is_file() else []
-    return names[0] if names else platform.machine()
+    return names[0] if names else harness.cpu_name()
 
 
-def train_or_load(dim: int, epochs: int | None, run: str | None) -> RunDir:
+def train_or_load(dim: int, epochs: int | None, run: str | None, runs: Path, smoke: bool) -> RunDir:
     if run:
         return RunDir.open(run)
     overrides = ["train.device=cpu", "train.threads=1"] + ([f"train.epochs={epochs}"] if epochs else [])
+    if smoke:
+        overrides += [*SMOKE, f"problem.resolution={SMOKE_SIZES[dim][0]}", f"data.cache_dir={runs / 'data'}"]
     case = load_case(ROOT / "cases" / f"poisson_dcdm_{dim}d.yaml", overrides)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    summary = train_case(case, run_dir=ROOT / "runs" / f"bench-dcdm-{dim}d-{stamp}", device="cpu",
-                         rollout=False)
+    summary = train_case(case, run_dir=runs / f"bench-dcdm-{dim}d-{stamp}", device="cpu", rollout=False)
     return RunDir.open(summary.run_dir)
 
 
@@ -178,7 +186,7 @@ def test_systems(problem: PoissonObstacles, n: int):
     return systems, rhs
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs2d", type=int, help="train the 2-D case this long (default: the case's)")
     parser.add_argument("--epochs3d", type=int, help="train the 3-D case this long (default: the case's)")
@@ -188,32 +196,35 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", help="only these N (rows of other sizes already in "
                                                             "dcdm.json are kept)")
     parser.add_argument("--markdown-only", action="store_true", help="rewrite dcdm.md from dcdm.json")
-    args = parser.parse_args()
-    saved = json.loads((OUT / "dcdm.json").read_text()) if (OUT / "dcdm.json").is_file() else None
+    parser.add_argument("--runs", default=None, help="where new trainings go (default runs/)")
+    harness.add_output(parser)
+    args = parser.parse_args(argv)
+    out = harness.output(args, "dcdm")
+    saved = harness.read_json(out / "dcdm.json")
     if args.markdown_only:
-        write_markdown(saved["meta"], saved["rows"], saved.get("diagnostics", {}),
-                       sorted(OUT.glob("dcdm_residuals_*.png")))
-        return
-    torch.set_num_threads(1)
-    OUT.mkdir(parents=True, exist_ok=True)
-    todo = {(d, n) for d in args.dims for n in SIZES[d] if args.sizes is None or n in args.sizes}
+        write_markdown(out, saved["meta"], saved["rows"], saved.get("diagnostics", {}),
+                       sorted(out.glob("dcdm_residuals_*.png")))
+        return saved
+    env = harness.start(args, __file__, argv, threads=1, seed=TEST_SEED, python=".venv/bin/python")
+    runs_dir = harness.work_dir(args, ROOT / "runs", args.runs)
+    sizes = SMOKE_SIZES if args.smoke else SIZES
+    todo = {(d, n) for d in args.dims for n in sizes[d] if args.sizes is None or n in args.sizes}
     keep = saved is not None and "commands" in saved["meta"]
     rows = [r for r in saved["rows"] if (r["dim"], r["n"]) not in todo] if keep else []
     meta = saved["meta"] if keep else {"training": {}, "commands": {}}
     diagnostics = saved.get("diagnostics", {}) if keep else {}
-    command = " ".join([".venv/bin/python", *sys.argv])
 
     def save() -> None:  # after every size, so an interrupted run keeps what it measured
         rows.sort(key=lambda r: (r["dim"], r["n"]))
-        meta.update({"machine": f"{cpu_name()}, {os.cpu_count()} cores (shared)",
-                     "torch_threads": torch.get_num_threads()})
-        (OUT / "dcdm.json").write_text(json.dumps({"meta": meta, "rows": rows, "diagnostics": diagnostics},
-                                                  indent=2, default=str))
-        write_markdown(meta, rows, diagnostics, sorted(OUT.glob("dcdm_residuals_*.png")))
+        meta.update({"machine": f"{cpu_name()}, {env['cpu_count']} cores (shared)",
+                     "torch_threads": env["torch_threads"], "environment": env})
+        harness.write_json(out / "dcdm.json", {"meta": meta, "rows": rows, "diagnostics": diagnostics})
+        write_markdown(out, meta, rows, diagnostics, sorted(out.glob("dcdm_residuals_*.png")))
 
     for dim in args.dims:
         t0 = time.perf_counter()
-        run = train_or_load(dim, args.epochs2d if dim == 2 else args.epochs3d, getattr(args, f"run{dim}d"))
+        run = train_or_load(dim, args.epochs2d if dim == 2 else args.epochs3d, getattr(args, f"run{dim}d"),
+                            runs_dir, args.smoke)
         solver = run.load_solver("cpu")
         resolved = run.load_case()
         metrics = run.metrics()
@@ -231,7 +242,7 @@ def main() -> None:
             "resumed_after_epochs": resumed_after(run),
             "wall_seconds_incl_data": time.perf_counter() - t0}
         params = p.model_dump()
-        for n in SIZES[dim]:
+        for n in sizes[dim]:
             if (dim, n) not in todo:
                 continue
             t_size = time.perf_counter()
@@ -252,16 +263,17 @@ def main() -> None:
                              "trained_at": p.resolution, "cap": cap, **summary_row(name, rs)})
                 print(json.dumps(rows[-1]), flush=True)
             figures.residual_histories(
-                history_curves(reports), OUT / f"dcdm_residuals_{dim}d_{n}.png",
+                history_curves(reports), out / f"dcdm_residuals_{dim}d_{n}.png",
                 title=f"{dim}-D {n}^{dim}, unseen obstacles (DCDM trained at {p.resolution}^{dim})",
                 tolerances=TOLERANCES)
             if n == p.resolution:
                 diagnostics[f"{dim}d"] = diagnose(solver, problem, systems, rhs)
                 print(json.dumps(diagnostics[f"{dim}d"]), flush=True)
             meta["commands"][f"{n}^{dim}"] = {
-                "command": command, "seconds": time.perf_counter() - t_size,
+                "command": env["command"], "seconds": time.perf_counter() - t_size,
                 "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
             save()
+    return {"meta": meta, "rows": rows, "diagnostics": diagnostics}
 
 
 def fmt(v) -> str:
@@ -349,20 +361,17 @@ def diagnostics_markdown(diagnostics: dict) -> list[str]:
         lines += [f"**{key} diagnostics** ({n}, the training size; {d['systems']} unseen geometries). "
                   "One-step loss ||b - (q.b/q.Aq) Aq||^2 of each direction generator q = f(b) on unit "
                   "right-hand sides (the DCDM training loss; lower is better, 0 = exact inverse):", "",
-                  "| direction generator | " + " | ".join(RHS_KINDS) + " |",
-                  "|---|" + "---|" * len(RHS_KINDS)]
-        lines += [f"| {m} | " + " | ".join(fmt(v[k]) for k in RHS_KINDS) + " |"
-                  for m, v in d["one_step_loss"].items()]
+                  markdown_table([{"direction generator": m, **{k: fmt(v[k]) for k in RHS_KINDS}}
+                                  for m, v in d["one_step_loss"].items()]).rstrip()]
         if d["windows"]:
             lines += ["", f"Iterations to 1e-4 / 1e-6 against the A-orthogonalisation window k (DCDM cap "
                       f"{d['cap']}; IC(0)-PCG, a fixed SPD preconditioner, for contrast):", "",
-                      "| method | reached 1e-4 | iterations 1e-4 | reached 1e-6 | iterations 1e-6 "
-                      "| final residual |",
-                      "|---|---|---|---|---|---|"]
-            for name, r in {**d["windows"], **d["ic_pcg_windows"]}.items():
-                lines.append(f"| {name} | {r['reached_1e-04']} | {fmt(r['iterations_1e-04'])} | "
-                             f"{r['reached_1e-06']} | {fmt(r['iterations_1e-06'])} | "
-                             f"{fmt(r['final_residual'])} |")
+                      markdown_table([{"method": name, "reached 1e-4": r["reached_1e-04"],
+                                       "iterations 1e-4": fmt(r["iterations_1e-04"]),
+                                       "reached 1e-6": r["reached_1e-06"],
+                                       "iterations 1e-6": fmt(r["iterations_1e-06"]),
+                                       "final residual": fmt(r["final_residual"])}
+                                      for name, r in {**d["windows"], **d["ic_pcg_windows"]}.items()]).rstrip()]
         lines += ["", diagnosis_sentence(d), ""]
     return lines
 
@@ -396,7 +405,7 @@ def diagnosis_sentence(d: dict) -> str:
     return text
 
 
-def write_markdown(meta: dict, rows: list[dict], diagnostics: dict, pngs: list[Path]) -> None:
+def write_markdown(out: Path, meta: dict, rows: list[dict], diagnostics: dict, pngs: list[Path]) -> None:
     cols = ["dim", "n", "unknowns", "method", "cap", "reached_1e-04", "iterations_1e-04", "solve_s_1e-04",
             "reached_1e-06", "iterations_1e-06", "solve_s_1e-06", "setup_s", "matvecs", "direction_calls",
             "first_step_loss", "final_residual"]
@@ -424,8 +433,7 @@ def write_markdown(meta: dict, rows: list[dict], diagnostics: dict, pngs: list[P
              "preconditioner or identity applications; `first_step_loss` = ||r_1||^2/||b||^2, the DCDM "
              "loss of the first direction on the test right-hand side. `dcdm` uses the paper's k = 2, "
              "`dcdm_k10` k = 10.", "",
-             "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(fmt(r[c]) for c in cols) + " |" for r in rows]
+             markdown_table([{c: fmt(r[c]) for c in cols} for r in rows]).rstrip()]
     skipped = [f"{size} (one network call took {sec:.1f} s)"
                for size, sec in meta.get("dcdm_skipped", {}).items()]
     lines += ["", verdict(rows), "",
@@ -439,7 +447,7 @@ def write_markdown(meta: dict, rows: list[dict], diagnostics: dict, pngs: list[P
               "their 2-D DCDM re-implementation (6,000 steps, one geometry): k = 2 68-500 (often capped), "
               "k = 10 68-104 to 1e-4 at 64^2 (§5.3).", "",
               "Figures: " + ", ".join(f"`{p.name}`" for p in pngs), ""]
-    (OUT / "dcdm.md").write_text("\n".join(lines))
+    harness.write_text(out / "dcdm.md", "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ the evaluation can be redone without retraining; ``--retrain`` ignores them.
     .venv/bin/python benchmarks/enf2enf.py --set backend.encoder_epochs=4 --set train.epochs=12 \
         --fno-epochs 20 --tag short                             # the shorter training (~17 min)
     .venv/bin/python benchmarks/enf2enf.py --case channel_obstacles_enf2enf --fno-epochs 20
-    .venv/bin/python benchmarks/enf2enf.py --quick           # a smoke run (~20 s)
+    .venv/bin/python benchmarks/enf2enf.py --quick           # a smoke run (~20 s; --smoke --out DIR)
 """
 
 from __future__ import annotations
@@ -31,12 +31,10 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import platform
-import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
+import harness
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -48,6 +46,7 @@ from pdesolve.data.mesh_samples import sample_mesh, sample_values
 from pdesolve.data.netcdf import read_netcdf, write_netcdf
 from pdesolve.data.samples import add_splits, select_split
 from pdesolve.engines.runs import RunDir
+from pdesolve.engines.tables import markdown_table
 from pdesolve.engines.train import Trainer
 from pdesolve.metrics import ragged_relative_l2 as relative_errors
 from pdesolve.models.fno import FNO
@@ -57,6 +56,7 @@ ROOT = Path(__file__).resolve().parent
 CASES = ROOT.parent / "cases"
 QUICK = ["data.n_train=12", "data.n_val=2", "data.n_test=4", "backend.encoder_epochs=1",
          "train.epochs=2", "backend.encoder_hidden=16", "backend.decoder_hidden=16"]
+SMOKE_FINE_RESOLUTION = 25  # --smoke: fine meshes at edge 0.04 (the case's are 0.05)
 PAPER = {  # by problem: the paper's nearest benchmark; see docs/backends/enf2enf.md
     "elasticity_voids": {  # Elasticity (hyper-elastic, 1000 train / 200 test)
         "enf2enf": "0.0188 [secondary source, unverified]",
@@ -241,7 +241,6 @@ def enf_predict(solver, anchor_to_bbox: bool = True):
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--case", default="elasticity_enf2enf", help="a shipped enf2enf case")
-    parser.add_argument("--quick", action="store_true", help="smoke-test sizes")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         help="case override PATH=VALUE (repeatable), e.g. data.n_train=200")
     parser.add_argument("--fine-resolution", type=int, default=40,
@@ -249,25 +248,28 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--offset", type=float, nargs=2, default=(0.25, 0.15),
                         help="translation of the test set")
     parser.add_argument("--fno-epochs", type=int, default=40)
-    parser.add_argument("--out", type=Path, default=ROOT / "results")
+    harness.add_output(parser, smoke_flags=("--smoke", "--quick"))
+    parser.add_argument("--work", type=Path, default=None, help="data and models (default benchmarks/out/enf2enf)")
     parser.add_argument("--retrain", action="store_true", help="ignore saved models and train again")
     parser.add_argument("--tag", default="", help="suffix of the results' file names")
     parser.add_argument("--render", type=Path, help="only rewrite the markdown of this results JSON")
     args = parser.parse_args(argv)
     if args.render:
         record = json.loads(args.render.read_text())
-        args.render.with_suffix(".md").write_text(markdown(record))
+        harness.write_text(args.render.with_suffix(".md"), markdown(record))
         return record
-    torch.set_num_threads(1)
+    if args.smoke:
+        args.fine_resolution = SMOKE_FINE_RESOLUTION
+    env = harness.start(args, __file__, argv, threads=1, seed=0)
     torch.manual_seed(0)
-    overrides = (QUICK if args.quick else []) + args.overrides
+    overrides = (QUICK if args.smoke else []) + args.overrides
     case_path = CASES / f"{args.case}.yaml"
     resolved = load_case(case_path, overrides)
     case, problem = resolved.case, resolved.problem
     d = case.data
     n = d.n_train + d.n_val + d.n_test
     outputs = list(problem.outputs)
-    cache = ROOT / "out" / "enf2enf"
+    cache = harness.work_dir(args, harness.WORK / "enf2enf", args.work)
     recipe_hash = problem.recipe_hash(problem.recipe(n, d.seed, d.resolution))[:12]
     data = cached(cache / f"data-{recipe_hash}.nc",
                   lambda: add_splits(problem.generate(n, d.seed, resolution=d.resolution),
@@ -280,7 +282,7 @@ def main(argv: list[str] | None = None) -> dict:
     sets = {"test": test, "fine_mesh": fine, "translated": translated(test, offset)}
 
     print(f"data ready: {n} samples, fine test meshes at resolution {args.fine_resolution}", flush=True)
-    fno_epochs = 2 if args.quick else args.fno_epochs
+    fno_epochs = 2 if args.smoke else args.fno_epochs
     key = hashlib.sha256(json.dumps([recipe_hash, case.model_dump(mode="json", exclude={"output"})],
                                     sort_keys=True).encode()).hexdigest()[:12]
     models = cache / f"models-{key}"
@@ -306,13 +308,12 @@ def main(argv: list[str] | None = None) -> dict:
     record = {
         "benchmark": "enf2enf", "case": str(case_path.relative_to(ROOT.parent)), "overrides": overrides,
         "problem": problem.name, "outputs": outputs,
-        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(), "threads": 1,
-        "torch": torch.__version__, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(["python", "benchmarks/enf2enf.py",
-                             *(argv if argv is not None else sys.argv[1:])]),
+        "machine": harness.cpu_name(), "threads": env["torch_threads"],
+        "torch": env["torch"], "date": env["created"], "command": env["command"],
         "data": {"n_train": d.n_train, "n_val": d.n_val, "n_test": d.n_test, "mean_nodes": mean_nodes,
                  "offset": offset.tolist(), "fine_resolution": args.fine_resolution},
-        "models": [str(f.relative_to(ROOT.parent)) for f in (models, fno_file)], "fno_epochs": fno_epochs,
+        "models": [str(f.relative_to(ROOT.parent) if f.is_relative_to(ROOT.parent) else f) for f in (models, fno_file)],
+        "fno_epochs": fno_epochs,
         "enf2enf_protocol": {k: case.backend[k] for k in ("encoder_epochs", "encoder_hidden", "decoder_hidden")}
         | {"decoder_epochs": case.train.epochs},
         "train_seconds": {"enf2enf": enf_seconds, "fno_raster": fno_seconds},
@@ -321,13 +322,11 @@ def main(argv: list[str] | None = None) -> dict:
         "enf2enf_best_val": fit["best_val"], "enf2enf_best_epoch": fit["best_epoch"],
         "enf2enf_resumed_after_epoch": fit["resumed_after_epoch"],
         "enf2enf_history": fit["history"],
-        "results": results, "paper": PAPER[problem.name],
+        "results": results, "paper": PAPER[problem.name], "environment": env,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
     name = ("enf2enf" + ("" if args.case == "elasticity_enf2enf" else f"_{problem.name}")
-            + ("_quick" if args.quick else "") + (f"_{args.tag}" if args.tag else ""))
-    (args.out / f"{name}.json").write_text(json.dumps(record, indent=2))
-    (args.out / f"{name}.md").write_text(markdown(record))
+            + ("_quick" if args.smoke else "") + (f"_{args.tag}" if args.tag else ""))
+    harness.write_section(args.out, name, record, markdown(record))
     return record
 
 
@@ -389,15 +388,11 @@ def markdown(r: dict) -> str:
         f"translation {r['data']['offset']}. Training time: enf2enf {r['train_seconds']['enf2enf']:.0f} s "
         f"({r['enf2enf_parameters']} parameters), FNO {r['train_seconds']['fno_raster']:.0f} s "
         f"({r['fno_parameters']} parameters).", "",
-        "| method | test rel. L2 | finer mesh | translated | s / prediction (test) | paper |",
-        "|---|---|---|---|---|---|",
-    ]
-    for name, v in res.items():
-        cells = [f"{v[s]['rel_l2']:.4f} ± {v[s]['rel_l2_std']:.3f}" for s in sets]
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {v['test']['seconds_per_sample']:.4f} | "
-                     f"{r['paper'].get(name, '–')} |")
-    lines += [
-        "",
+        markdown_table([{"method": name, **{label: f"{v[s]['rel_l2']:.4f} ± {v[s]['rel_l2_std']:.3f}"
+                                            for label, s in zip(("test rel. L2", "finer mesh", "translated"), sets,
+                                                                strict=True)},
+                         "s / prediction (test)": f"{v['test']['seconds_per_sample']:.4f}",
+                         "paper": r["paper"].get(name, "–")} for name, v in res.items()]),
         "Relative L2 over each test mesh's nodes (all output channels), mean ± std over test geometries. "
         "*finer mesh*: the same test geometries meshed at the finer edge length, models trained on the "
         "coarse meshes only (FNO's input raster is the same; only the nodes it is read at change). "
@@ -416,4 +411,4 @@ def markdown(r: dict) -> str:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

@@ -12,23 +12,55 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import time
-from datetime import date
 from pathlib import Path
 
-import torch
+import harness
 
 from pdesolve.config import load_case
 from pdesolve.engines.runs import RunDir
+from pdesolve.engines.tables import markdown_table
 from pdesolve.engines.train import train_case
 
-RESULTS = Path(__file__).parent / "results"
+NAME = "fno_navier_stokes"
+# --smoke: (a 32^2 solver, 2 + 1 + 1 trajectories, 1 epoch and) 16^2 data, 13 snapshots (10 in, 3 rolled
+# out), a narrow FNO
+SMOKE = ["problem.t_end=12", "data.resolution=16", "data.n_val=1", "rollout.steps=3",
+         "backend.width=4", "backend.modes=2"]
 
 
-def main() -> None:
+def markdown(result: dict, args) -> str:
+    windows = "one-step (teacher-forced) windows" if args.unroll == 1 else f"{args.unroll}-step unrolled windows"
+    rows = [{"": "FNO-2D, paper (Li et al. 2021)", "training trajectories": "1000", "epochs": "500",
+             "test rel. L2 over the 40 predicted frames": "0.0128", "one-step rel. L2": "-",
+             "s / epoch": "127.8 (GPU, their figure)"},
+            {"": "FNO-2D, pdesolve (this run)", "training trajectories": str(args.n_train), "epochs": str(args.epochs),
+             "test rel. L2 over the 40 predicted frames": f"{result['rollout_rel_l2_40_frames']:.4f}",
+             "one-step rel. L2": f"{result['test_one_step_rel_l2']:.4f}",
+             "s / epoch": f"{result['seconds_per_epoch_wall']:.1f} (wall, shared box)"}]
+    md = f"""## FNO on 2-D Navier-Stokes, nu = 1e-3 (issue 2 benchmark)
+
+{result['date']}, {result['machine']}, {result['threads']} torch thread(s), CPU.
+Command: `{result['command']}`{' (smoke run at toy sizes: a check of the script, not a result)' if args.smoke else ''}
+
+Data: our pseudo-spectral solver ({args.solver_resolution}^2, IF-RK4, dt 0.02, float32), stored at
+64x64, t = 0..50; 10 input frames (t = 0..9) -> 40 predicted frames (t = 10..49).
+FNO-2D as in the paper (width 20, 12 modes, 4 layers; {result['parameters']:,} parameters), trained
+{args.epochs} epochs on {args.n_train} trajectories with {windows}.
+
+{markdown_table(rows)}
+Rollout error is the relative L2 over the 40 predicted frames per test sample, averaged
+over {args.n_test} test trajectories (the paper's convention); the final-step error is
+{result['final_step_rel_l2']:.4f}.
+"""
+    if args.resume:
+        md += (f"\nThe run was interrupted and continued with `--resume {args.resume}` (the engine's resume "
+               "reaches the same weights as an uninterrupted run on the CPU).\n")
+    return md
+
+
+def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n-train", type=int, default=200)
     ap.add_argument("--n-test", type=int, default=50)
@@ -36,18 +68,21 @@ def main() -> None:
     ap.add_argument("--unroll", type=int, default=1, help="training steps unrolled (paper: 40)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--solver-resolution", type=int, default=64)
-    ap.add_argument("--workdir", default="benchmarks/out/fno_navier_stokes")
+    ap.add_argument("--workdir", default=None, help="data and runs (default benchmarks/out/fno_navier_stokes)")
     ap.add_argument("--resume", default=None, help="an interrupted run directory to continue")
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    os.environ.setdefault("PDESOLVE_PROGRESS", "0")
-    work = Path(args.workdir)
+    harness.add_output(ap)
+    args = ap.parse_args(argv)
+    if args.smoke:
+        args.n_train, args.n_test, args.epochs, args.solver_resolution = 2, 1, 1, 32
+    env = harness.start(args, __file__, argv, threads=args.threads, seed=0)
+    work = harness.work_dir(args, harness.WORK / NAME, args.workdir)
     overrides = [
         f"problem.resolution={args.solver_resolution}", "problem.dt=0.02",
         f"data.n_train={args.n_train}", "data.n_val=20", f"data.n_test={args.n_test}",
         f"data.cache_dir={work}/data", f"output.runs_dir={work}/runs",
         f"train.epochs={args.epochs}", f"train.unroll={args.unroll}", f"train.threads={args.threads}",
         "train.schedule=cosine", "train.lr=3e-3", "train.batch_size=20", "rollout.steps=40",
+        *(SMOKE if args.smoke else []),
     ]
     case = load_case("navier_stokes_2d", overrides)
     t0 = time.perf_counter()
@@ -58,14 +93,13 @@ def main() -> None:
         summary = train_case(case, device="cpu")
     wall = time.perf_counter() - t0
     cpu = resource.getrusage(resource.RUSAGE_SELF).ru_utime - cpu0
-    epochs = [json.loads(x) for x in (summary.run_dir / "metrics.jsonl").read_text().splitlines()]
+    epochs = [json.loads(x) for x in (Path(summary.run_dir) / "metrics.jsonl").read_text().splitlines()]
     per_epoch = sum(e["seconds"] for e in epochs) / len(epochs)
     result = {
-        "date": date.today().isoformat(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, shared",
-        "threads": args.threads,
-        "command": "python benchmarks/fno_navier_stokes.py " + " ".join(
-            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("workdir", "resume")),
+        "date": env["created"][:10],
+        "machine": f"{harness.cpu_name()}, {env['cpu_count']} cores, shared",
+        "threads": env["torch_threads"],
+        "command": env["command"],
         "n_train": args.n_train, "n_test": args.n_test, "epochs": args.epochs, "unroll": args.unroll,
         "parameters": RunDir.open(summary.run_dir).load_solver().n_parameters(),
         "test_one_step_rel_l2": summary.test["test_rel_l2"],
@@ -75,37 +109,12 @@ def main() -> None:
         "total_wall_s": wall, "total_cpu_s": cpu,
         "paper_rel_l2": 0.0128, "paper_n_train": 1000, "paper_epochs": 500,
         "run_dir": str(summary.run_dir),
+        "environment": env,
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "fno_navier_stokes.json").write_text(json.dumps(result, indent=2))
-    windows = "one-step (teacher-forced) windows" if args.unroll == 1 else f"{args.unroll}-step unrolled windows"
-    ours = (f"| FNO-2D, pdesolve (this run) | {args.n_train} | {args.epochs} "
-            f"| {result['rollout_rel_l2_40_frames']:.4f} "
-            f"| {result['test_one_step_rel_l2']:.4f} | {per_epoch:.1f} (wall, shared box) |")
-    md = f"""## FNO on 2-D Navier-Stokes, nu = 1e-3 (issue 2 benchmark)
-
-{result['date']}, {result['machine']}, {args.threads} torch thread(s), CPU.
-Command: `{result['command']}`
-
-Data: our pseudo-spectral solver ({args.solver_resolution}^2, IF-RK4, dt 0.02, float32), stored at
-64x64, t = 0..50; 10 input frames (t = 0..9) -> 40 predicted frames (t = 10..49).
-FNO-2D as in the paper (width 20, 12 modes, 4 layers; {result['parameters']:,} parameters), trained
-{args.epochs} epochs on {args.n_train} trajectories with {windows}.
-
-| | training trajectories | epochs | test rel. L2 over the 40 predicted frames | one-step rel. L2 | s / epoch |
-|---|---|---|---|---|---|
-| FNO-2D, paper (Li et al. 2021) | 1000 | 500 | 0.0128 | - | 127.8 (GPU, their figure) |
-{ours}
-
-Rollout error is the relative L2 over the 40 predicted frames per test sample, averaged
-over {args.n_test} test trajectories (the paper's convention); the final-step error is
-{result['final_step_rel_l2']:.4f}.
-"""
-    if args.resume:
-        md += (f"\nThe run was interrupted and continued with `--resume {args.resume}` (the engine's resume "
-               "reaches the same weights as an uninterrupted run on the CPU).\n")
-    (RESULTS / "fno_navier_stokes.md").write_text(md)
+    md = markdown(result, args)
+    harness.write_section(args.out, NAME, result, md)
     print(md)
+    return result
 
 
 if __name__ == "__main__":

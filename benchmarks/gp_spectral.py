@@ -16,39 +16,35 @@ Examples (the reduced protocol of gp_spectral.md; one thread)::
     .venv/bin/python benchmarks/gp_spectral.py --cases poisson_1d_sin100x
     .venv/bin/python benchmarks/gp_spectral.py --cases poisson_2d_sin100x_sin100y --device cuda --out-dir OUT
     .venv/bin/python benchmarks/gp_spectral.py --merge OUT/gp_spectral.json
+    .venv/bin/python benchmarks/gp_spectral.py --smoke --out-dir OUT   # a 1-D and a 2-D case at toy sizes
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import dataclasses
 import math
-import os
-import platform
-import statistics
-import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
+import harness
 import torch
 
-os.environ.setdefault("PDESOLVE_PROGRESS", "0")
+from pdesolve.backends import get_backend
+from pdesolve.backends.collocation import CollocationPDE
+from pdesolve.config import TrainConfig
+from pdesolve.data.samples import add_splits
+from pdesolve.engines.tables import markdown_table
+from pdesolve.engines.train import Trainer
+from pdesolve.metrics import relative_l2
+from pdesolve.problems import Problem
 
-from pdesolve.backends import get_backend  # noqa: E402
-from pdesolve.backends.collocation import CollocationPDE  # noqa: E402
-from pdesolve.config import TrainConfig  # noqa: E402
-from pdesolve.data.netcdf import atomic_replace  # noqa: E402
-from pdesolve.data.samples import add_splits  # noqa: E402
-from pdesolve.engines.device import describe  # noqa: E402
-from pdesolve.engines.train import Trainer  # noqa: E402
-from pdesolve.metrics import relative_l2  # noqa: E402
-from pdesolve.problems import Problem  # noqa: E402
-
-RESULTS = Path(__file__).resolve().parent / "results"
 EVALUATION_POINTS = 300
 CHECKPOINTS = 20
+# --smoke: one 1-D and one 2-D case on coarse collocation grids, 40 steps, a 50-point evaluation grid
+SMOKE_CASES = {"poisson_1d_sin100x": 24, "poisson_2d_sin6x_cos20x": 10}
+SMOKE_STEPS, SMOKE_EVALUATION_POINTS = 40, 50
 
 
 @dataclass(frozen=True)
@@ -102,14 +98,14 @@ PAPER_CLAIM = ("GP-HM: relative L2 about 1e-3 to 1e-7 on these benchmarks with t
                "recovered; PINN fails (about 1) on the high-frequency cases")
 
 
-def machine(device: torch.device) -> dict:
-    return {"hardware": describe(device), "platform": platform.platform(), "torch": torch.__version__,
-            "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
-            "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None}
+def machine(env: dict) -> dict:
+    """The facts of a run the Runs list prints (from the environment record)."""
+    return {"hardware": env["hardware"], "platform": env["platform"], "torch": env["torch"],
+            "threads": env["torch_threads"], "cpu_count": env["cpu_count"], "load_average": env["load_average"]}
 
 
-def field_data(problem):
-    return add_splits(problem.generate(3, 0, resolution=EVALUATION_POINTS), 1, 1, 1)
+def field_data(problem, evaluation_points: int = EVALUATION_POINTS):
+    return add_splits(problem.generate(3, 0, resolution=evaluation_points), 1, 1, 1)
 
 
 def solver_options(case: Case, method: Method, steps: int) -> dict:
@@ -122,11 +118,12 @@ def solver_options(case: Case, method: Method, steps: int) -> dict:
     return options
 
 
-def run_iterative(case: Case, method: Method, steps: int, device: torch.device) -> dict:
+def run_iterative(case: Case, method: Method, steps: int, device: torch.device,
+                  evaluation_points: int = EVALUATION_POINTS) -> dict:
     """Fit through the engine's Trainer; errors of the 20 checkpoints against the exact solution."""
     torch.manual_seed(0)
     problem = Problem.from_config(case.problem)
-    data = field_data(problem)
+    data = field_data(problem, evaluation_points)
     solver = get_backend(method.backend, **solver_options(case, method, steps))
     epochs = steps // solver.options.steps_per_epoch
     cfg = TrainConfig(epochs=epochs, optimizer="adam", lr=method.lr, weight_decay=0.0, schedule="constant",
@@ -159,8 +156,8 @@ def run_fd(case: Case) -> dict:
             "note": "error at the collocation nodes (no interpolation)"}
 
 
-def time_steps(case: Case, toeplitz: bool, device: torch.device, repeats: int) -> float:
-    """Median seconds of one GP-HM-StM Adam step (forward, backward, update) after two warm-ups."""
+def adam_step(case: Case, toeplitz: bool, device: torch.device):
+    """One GP-HM-StM Adam step (forward, backward, update) of a fresh model, as a callable."""
     problem = Problem.from_config(case.problem)
     solver = get_backend("gp-spectral", **solver_options(case, METHODS["GP-HM-StM"], CHECKPOINTS),
                          toeplitz=toeplitz)
@@ -170,20 +167,21 @@ def time_steps(case: Case, toeplitz: bool, device: torch.device, repeats: int) -
     solver.to(device)
     pde = CollocationPDE.sample(problem, grid, device)
     opt = torch.optim.Adam(solver.model.parameters(), lr=0.01)
-    times = []
-    for i in range(repeats + 2):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
+
+    def step():
         loss = solver.negative_log_joint(pde)
         opt.zero_grad()
         loss.backward()
         opt.step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        if i >= 2:
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+
+    return step
+
+
+def time_steps(case: Case, device: torch.device, repeats: int, threads: int) -> dict[str, float]:
+    """Median seconds of one GP-HM-StM step with Toeplitz and with dense lag tables, interleaved,
+    after two warm-ups."""
+    steps = {"toeplitz": adam_step(case, True, device), "dense": adam_step(case, False, device)}
+    return harness.interleaved(steps, repeats, threads=threads, device=device, warmup=2).median
 
 
 # ------------------------------------------------------------------------------- reporting
@@ -229,27 +227,19 @@ def render_markdown(results: dict) -> str:
         rows = sorted(by_case[case_name], key=lambda r: (list(METHODS).index(r["method"]), r["device"]))
         length = "2π" if abs(problem.solution.length - 2 * math.pi) < 1e-9 else f"{problem.solution.length:g}"
         box = f"[0, {length}]" + ("^2" if problem.ndim == 2 else "")
+        # a run records its grid and PINN batch where they differ from the case's (--smoke)
+        collocation = rows[0].get("collocation", case.collocation)
+        pinn_batch = rows[0].get("pinn_batch", case.pinn_batch)
         lines += [
             f"### {case_name}: {problem.equation}, u = {problem.solution.formula} on {box}",
             "",
-            f"Collocation grid {' x '.join([str(case.collocation)] * problem.ndim)}; authors' config "
+            f"Collocation grid {' x '.join([str(collocation)] * problem.ndim)}; authors' config "
             f"`{case.paper_config}` (run for {case.authors_steps:,} Adam steps by the authors); true angular "
             f"frequencies per axis: {true_frequencies(case_name)}."
-            + (f" PINN batch: {case.pinn_batch} random collocation points per step." if case.pinn_batch else ""),
+            + (f" PINN batch: {pinn_batch} random collocation points per step." if pinn_batch else ""),
             "",
-            "| method | device | steps | final rel. L2 | best rel. L2 (step) | s / step | "
-            "learned top-3 angular frequencies per axis (final) |",
-            "|---|---|---|---|---|---|---|",
+            markdown_table([run_row(r) for r in rows]).rstrip(),
         ]
-        for r in rows:
-            freqs = r.get("learned_angular_frequencies")
-            # cos(2 pi mu r) is even in mu: |2 pi mu| is the frequency
-            freq_text = "; ".join(", ".join(f"{abs(v):.1f}" for v in axis) for axis in freqs) if freqs else "–"
-            best = fmt(r["best_rel_l2"]) + (f" ({r['best_step']})" if r.get("best_step") else "")
-            sps = r.get("seconds_per_step")
-            cost = f"{sps * 1e3:.1f} ms" if sps else f"{r['seconds']:.1f} s (direct solve)"
-            lines.append(f"| {r['method']} | {r['device_label']} | {r['steps']} | {fmt(r['final_rel_l2'])} "
-                         f"| {best} | {cost} | {freq_text} |")
         stm = next((r for r in rows if r["method"] == "GP-HM-StM"), None)
         if stm:
             every = stm["steps"] // len(stm["checkpoint_errors"])
@@ -262,13 +252,11 @@ def render_markdown(results: dict) -> str:
             "",
             "Median of timed Adam steps (forward, backward, update) after two warm-ups; Q = 30.",
             "",
-            "| case | grid | device | Toeplitz (2n-1 lags) | dense (n^2 lags) | speed-up |",
-            "|---|---|---|---|---|---|",
+            markdown_table([{"case": t["case"], "grid": t["grid"], "device": t["device_label"],
+                             "Toeplitz (2n-1 lags)": f"{t['toeplitz'] * 1e3:.1f} ms",
+                             "dense (n^2 lags)": f"{t['dense'] * 1e3:.1f} ms",
+                             "speed-up": f"{t['dense'] / t['toeplitz']:.1f}x"} for t in timing.values()]),
         ]
-        for t in timing.values():
-            lines.append(f"| {t['case']} | {t['grid']} | {t['device_label']} | {t['toeplitz'] * 1e3:.1f} ms "
-                         f"| {t['dense'] * 1e3:.1f} ms | {t['dense'] / t['toeplitz']:.1f}x |")
-        lines.append("")
     lines += claims_section(by_case)
     lines += ["### Runs", ""]
     for m in results.get("machines", {}).values():
@@ -277,6 +265,18 @@ def render_markdown(results: dict) -> str:
                      f"`{m['command']}`")
     lines.append("")
     return "\n".join(lines)
+
+
+def run_row(r: dict) -> dict:
+    freqs = r.get("learned_angular_frequencies")
+    # cos(2 pi mu r) is even in mu: |2 pi mu| is the frequency
+    freq_text = "; ".join(", ".join(f"{abs(v):.1f}" for v in axis) for axis in freqs) if freqs else "–"
+    sps = r.get("seconds_per_step")
+    return {"method": r["method"], "device": r["device_label"], "steps": str(r["steps"]),
+            "final rel. L2": fmt(r["final_rel_l2"]),
+            "best rel. L2 (step)": fmt(r["best_rel_l2"]) + (f" ({r['best_step']})" if r.get("best_step") else ""),
+            "s / step": f"{sps * 1e3:.1f} ms" if sps else f"{r['seconds']:.1f} s (direct solve)",
+            "learned top-3 angular frequencies per axis (final)": freq_text}
 
 
 def recovered(learned: list[list[float]], true: list[list[float]], tol: float = 0.01) -> bool:
@@ -297,11 +297,8 @@ def claims_section(by_case: dict[str, list]) -> list[str]:
         "kind of machine (`solvers.md` §5.2) gave 5.6e-6 (best) and 1.3e-5 (at 20 000 steps) for sin(100x). "
         "Per case, from the table above (best of checkpoints; GP-HM = the better of StM and GM):",
         "",
-        "| case | GP-HM best | ≤ 1e-3 | true frequencies recovered (StM) | best plain GP (SE, Matérn) "
-        "| PINN best | FD | GP-HM best of all |",
-        "|---|---|---|---|---|---|---|---|",
     ]
-    held, why_not = [], []
+    held, why_not, rows = [], [], []
     for case_name in [c for c in CASES if c in by_case]:
         best = {r["method"]: r for r in by_case[case_name]}
         hm = [best[m]["best_rel_l2"] for m in ("GP-HM-StM", "GP-HM-GM") if m in best]
@@ -328,18 +325,19 @@ def claims_section(by_case: dict[str, list]) -> list[str]:
         if reasons:
             why_not.append(f"- {case_name}: " + "; ".join(reasons) + ".")
         single = {m: fmt(best[m]["best_rel_l2"]) if m in best else "–" for m in ("PINN", "FD")}
-        lines.append(f"| {case_name} | {fmt(min(hm))} | {'yes' if min(hm) <= 1e-3 else 'no'} | {freq} "
-                     f"| {fmt(min(plain)) if plain else '–'} | {single['PINN']} | {single['FD']} "
-                     f"| {'–' if wins is None else 'yes' if wins else 'no'} |")
-    lines += ["", f"The claimed ordering (GP-HM at 1e-3 or better with the true frequencies, ahead of the "
-                  f"plain kernels, the PINN and second-order FD on the same grid) held on {sum(held)} of "
-                  f"{len(held)} cases at this reduced scale."
-                  + (" Where it did not:" if why_not else ""), "", *why_not, ""]
+        rows.append({"case": case_name, "GP-HM best": fmt(min(hm)), "≤ 1e-3": "yes" if min(hm) <= 1e-3 else "no",
+                     "true frequencies recovered (StM)": freq,
+                     "best plain GP (SE, Matérn)": fmt(min(plain)) if plain else "–", "PINN best": single["PINN"],
+                     "FD": single["FD"], "GP-HM best of all": "–" if wins is None else "yes" if wins else "no"})
+    lines += [markdown_table(rows),
+              f"The claimed ordering (GP-HM at 1e-3 or better with the true frequencies, ahead of the plain kernels, "
+              f"the PINN and second-order FD on the same grid) held on {sum(held)} of {len(held)} cases at this "
+              "reduced scale." + (" Where it did not:" if why_not else ""), "", *why_not, ""]
     return lines
 
 
 def load(path: Path) -> dict:
-    return json.loads(path.read_text()) if path.is_file() else {"runs": {}, "timing": {}, "machines": {}}
+    return harness.read_json(path, {"runs": {}, "timing": {}, "machines": {}})
 
 
 def merge(into: dict, other: dict) -> dict:
@@ -349,13 +347,10 @@ def merge(into: dict, other: dict) -> dict:
 
 
 def write(results: dict, out_dir: Path) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(results, indent=1) + "\n"
-    atomic_replace(out_dir / "gp_spectral.json", lambda tmp: tmp.write_text(text))
-    atomic_replace(out_dir / "gp_spectral.md", lambda tmp: tmp.write_text(render_markdown(results)))
+    harness.write_section(out_dir, "gp_spectral", results, render_markdown(results), indent=1)
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", default=",".join(c for c in CASES if c != "poisson_2d_sin100x_sin100y"),
                         help=f"comma-separated, from: {', '.join(CASES)}")
@@ -369,35 +364,40 @@ def main(argv=None) -> None:
                         help="timed steps per Toeplitz/dense timing (0: none)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out-dir", type=Path, default=RESULTS)
+    harness.add_output(parser, "--out-dir", "--out")
     parser.add_argument("--merge", type=Path, help="merge this results JSON into --out-dir and re-render")
     args = parser.parse_args(argv)
 
-    path = args.out_dir / "gp_spectral.json"
-    results = load(path)
     if args.merge:
-        write(merge(results, load(args.merge)), args.out_dir)
-        return
-    torch.set_num_threads(args.threads)
+        out = harness.output(args, "gp_spectral")
+        results = merge(load(out / "gp_spectral.json"), load(args.merge))
+        write(results, out)
+        return results
     device = torch.device(args.device)
+    env = harness.start(args, __file__, argv, device=device, threads=args.threads)
+    results = load(args.out / "gp_spectral.json")
+    cases = {name: CASES[name] for name in args.cases.split(",")}
+    evaluation = EVALUATION_POINTS
+    if args.smoke:
+        cases = {name: dataclasses.replace(CASES[name], collocation=n, pinn_batch=None)
+                 for name, n in SMOKE_CASES.items()}
+        args.gp_steps = args.baseline_steps = args.pinn_steps = SMOKE_STEPS
+        args.timing_repeats, evaluation = 1, SMOKE_EVALUATION_POINTS
     label = "GPU" if device.type == "cuda" else f"CPU x{args.threads}"
-    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    results["machines"][f"{stamp}-{device.type}"] = {
-        **machine(device), "date": stamp,
-        "command": " ".join(["python", "benchmarks/gp_spectral.py", *sys.argv[1:]])}
+    stamp = env["created"]
+    results["machines"][f"{stamp}-{device.type}"] = {**machine(env), "date": stamp, "command": env["command"],
+                                                     "environment": env}
     budgets = {"gp": args.gp_steps, "baseline": args.baseline_steps, "pinn": args.pinn_steps}
-    for case_name in args.cases.split(","):
-        case = CASES[case_name]
+    for case_name, case in cases.items():
         if args.timing_repeats:
-            dense = time_steps(case, False, device, args.timing_repeats)
-            toeplitz = time_steps(case, True, device, args.timing_repeats)
+            seconds = time_steps(case, device, args.timing_repeats, args.threads)
             problem = Problem.from_config(case.problem)
             results["timing"][f"{case_name}/{device.type}"] = {
                 "case": case_name, "grid": " x ".join([str(case.collocation)] * problem.ndim),
-                "device": device.type, "device_label": label, "toeplitz": toeplitz, "dense": dense,
-                "date": stamp}
-            print(f"  step: toeplitz {toeplitz * 1e3:.1f} ms, dense {dense * 1e3:.1f} ms", flush=True)
-            write(results, args.out_dir)
+                "device": device.type, "device_label": label, **seconds, "date": stamp}
+            print(f"  step: toeplitz {seconds['toeplitz'] * 1e3:.1f} ms, dense {seconds['dense'] * 1e3:.1f} ms",
+                  flush=True)
+            write(results, args.out)
 
         for method_name in [m for m in args.methods.split(",") if m]:  # --methods "": timing only
             method = METHODS[method_name]
@@ -405,13 +405,14 @@ def main(argv=None) -> None:
             if method.backend is None:
                 r = run_fd(case)
             else:
-                r = run_iterative(case, method, budgets[method.budget], device)
+                r = run_iterative(case, method, budgets[method.budget], device, evaluation)
             r.update(case=case_name, method=method_name, device=device.type, device_label=label,
-                     hardware=describe(device), date=stamp)
+                     hardware=env["hardware"], date=stamp, collocation=case.collocation, pinn_batch=case.pinn_batch)
             results["runs"][f"{case_name}/{method_name}/{device.type}"] = r
             print(f"  final {r['final_rel_l2']:.3e}  best {r['best_rel_l2']:.3e}  {r['seconds']:.1f} s  "
                   f"{r.get('learned_angular_frequencies', '')}", flush=True)
-            write(results, args.out_dir)
+            write(results, args.out)
+    return results
 
 
 if __name__ == "__main__":

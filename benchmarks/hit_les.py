@@ -18,25 +18,22 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import shutil
-import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
-os.environ.setdefault("PDESOLVE_PROGRESS", "0")
-
-import matplotlib  # noqa: E402
+import matplotlib
 
 matplotlib.use("Agg")
+import harness  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from les_report import machine, stamp, write_report  # noqa: E402
+from les_report import write_report  # noqa: E402
 
 from pdesolve.config import load_case  # noqa: E402
-from pdesolve.engines.compare import compare_run
+from pdesolve.engines.compare import compare_run  # noqa: E402
 from pdesolve.engines.data import load_or_generate  # noqa: E402
 from pdesolve.engines.runs import RunDir  # noqa: E402
 from pdesolve.engines.tables import markdown_table  # noqa: E402
@@ -47,7 +44,7 @@ from pdesolve.numerics.turbulence import ShellForcing, isotropic_scales, shell_s
 from pdesolve.problems.navier_stokes_equations import integrate_velocity_3d  # noqa: E402
 from pdesolve.problems.turbulence import CLOSURES  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = harness.ROOT
 QUICK = ["problem.resolution=16", "problem.spin_up=0.4", "problem.t_end=1.6", "problem.dt=0.02",
          "data.resolution=8", "data.n_train=3", "data.n_val=1", "data.n_test=2",
          "backend.modes=3", "backend.width=8", "train.epochs=2"]
@@ -55,11 +52,6 @@ PAPER = {"dns": "256^3", "re_lambda": 100, "filtered_u_rms_sqrt_uiui": 2.2, "fil
          "cutoff": 10, "les_grid": "32^3", "snapshot_interval": 0.2,
          "cost_10_steps": {"DSM (32 CPU cores)": 65.31, "FNO (GPU)": 0.058, "FNO (CPU)": 2.953,
                            "IFactFormer (GPU)": 0.311}}
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 # ---------------------------------------------------------------------- FFT floor
@@ -87,12 +79,12 @@ def replay(calls: list, device: torch.device, repeats: int) -> float:
     fns = {"rfftn": torch.fft.rfftn, "irfftn": torch.fft.irfftn}
     for (name, _, _, args, kwargs), x in zip(calls, inputs, strict=True):  # warm-up (plans, caches)
         fns[name](x, *args, **kwargs)
-    sync(device)
+    harness.synchronize(device)
     start = time.perf_counter()
     for _ in range(repeats):
         for (name, _, _, args, kwargs), x in zip(calls, inputs, strict=True):
             fns[name](x, *args, **kwargs)
-    sync(device)
+    harness.synchronize(device)
     return (time.perf_counter() - start) / repeats
 
 
@@ -109,14 +101,14 @@ def step_cost(problem, grid, state: torch.Tensor, closure: str | None, device, s
                                      closure=model, after_step=forcing)
 
     run(2)  # warm-up
-    sync(device)
+    harness.synchronize(device)
     start = time.perf_counter()
     run(steps + 1)
-    sync(device)
+    harness.synchronize(device)
     long = time.perf_counter() - start
     start = time.perf_counter()
     run(1)
-    sync(device)
+    harness.synchronize(device)
     per_step = (long - (time.perf_counter() - start)) / steps  # the difference cancels set-up and output
     calls_one, calls_more = [], []
     with recorded_ffts(calls_one):
@@ -147,40 +139,42 @@ def dns_spectrum(problem, seed: int, device, seconds: dict) -> dict:
             "times": times.tolist()}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--case", default=str(ROOT / "cases" / "hit_3d_les.yaml"))
     parser.add_argument("--set", action="append", default=[], help="case override PATH=VALUE (repeatable)")
-    parser.add_argument("--quick", action="store_true", help="toy sizes, to check the script runs")
     parser.add_argument("--extra-dns", type=int, default=0, help="also run one DNS at this resolution")
     parser.add_argument("--extra-viscosity", type=float, default=0.005)
-    parser.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "out" / "hit_les")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--work", type=Path, default=None, help="data and runs (default benchmarks/out/hit_les)")
+    harness.add_output(parser, smoke_flags=("--smoke", "--quick"))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--cost-only", action="store_true",
                         help="only time the solver steps against their FFTs (hit_les_cost_<device>)")
     parser.add_argument("--from-json", type=Path, help="rebuild hit_les.md and its DNS figure from this JSON")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    args = parser.parse_args(argv)
     device = torch.device(args.device)
     if args.from_json:
-        write_report_files(args.out, json.loads(args.from_json.read_text()))
-        return
-    overrides = (QUICK if args.quick else []) + args.set + [
+        report = json.loads(args.from_json.read_text())
+        write_report_files(harness.output(args, "hit_les"), report)
+        return report
+    env = harness.start(args, __file__, argv, device=device, threads=args.threads)
+    args.work = harness.work_dir(args, harness.WORK / "hit_les", args.work)
+    overrides = (QUICK if args.smoke else []) + args.set + [
         f"data.cache_dir={args.work / 'data'}", f"output.runs_dir={args.work / 'runs'}",
         f"data.device={device.type}", f"train.device={device.type}"]
     resolved = load_case(args.case, overrides)
     problem, case = resolved.problem, resolved.case
     seconds: dict[str, float] = {}
-    command = "python benchmarks/hit_les.py " + " ".join(sys.argv[1:])
-    report: dict = {"machine": machine(device), "date": stamp(), "command": command, "case": resolved.name,
-                    "overrides": args.set, "quick": args.quick, "paper": PAPER, "seconds": seconds}
-    if args.cost_only:
+    report: dict = {"machine": harness.machine(env), "date": env["created"], "command": env["command"],
+                    "case": resolved.name, "overrides": args.set, "quick": args.smoke, "paper": PAPER,
+                    "seconds": seconds, "environment": env}
+    if args.cost_only or args.smoke:  # a smoke run checks both paths
         write_cost_section(args.out, report, step_costs(problem, problem.solver_grid.resized(
-            case.data.resolution), problem.sample_inputs(1, case.data.seed, 0, device), device, args.quick),
+            case.data.resolution), problem.sample_inputs(1, case.data.seed, 0, device), device, args.smoke),
             device)
-        return
+        if args.cost_only:
+            return report
 
     start = time.perf_counter()
     data, data_path, generated = load_or_generate(resolved)
@@ -219,7 +213,7 @@ def main() -> None:
 
     les_grid = problem.solver_grid.resized(data.sizes["x"])
     report["step_cost"] = step_costs(problem, les_grid, problem.sample_inputs(1, case.data.seed, 0, device),
-                                     device, args.quick)
+                                     device, args.smoke)
     write_outputs(args, report, comparison)
 
     if args.extra_dns:
@@ -230,6 +224,7 @@ def main() -> None:
         report["extra_dns"] = {"resolution": args.extra_dns, "viscosity": args.extra_viscosity,
                                **dns_spectrum(big, case.data.seed, device, seconds)}
         write_outputs(args, report, comparison)
+    return report
 
 
 def step_costs(problem, les_grid, u_dns: torch.Tensor, device, quick: bool) -> list[dict]:
@@ -242,14 +237,11 @@ def step_costs(problem, les_grid, u_dns: torch.Tensor, device, quick: bool) -> l
 
 
 def cost_table(costs: list[dict], dns_grid: int) -> list[str]:
-    return [
-        "| solver | grid | batch | s / step | FFT s / step | FFT calls | field transforms | step / FFT |",
-        "|---|---|---|---|---|---|---|---|",
-        *[f"| {'DNS' if c['grid'][0] == dns_grid else 'LES ' + c['closure']} | {c['grid'][0]}^3 | "
-          f"{c['batch']} | {c['s_per_step']:.4g} | {c['fft_s_per_step']:.4g} | {c['fft_calls_per_step']} | "
-          f"{c['field_transforms_per_step']} | {c['step_over_fft']:.2f} |" for c in costs],
-        "",
-    ]
+    return [markdown_table([
+        {"solver": "DNS" if c["grid"][0] == dns_grid else "LES " + c["closure"], "grid": f"{c['grid'][0]}^3",
+         "batch": str(c["batch"]), "s / step": f"{c['s_per_step']:.4g}", "FFT s / step": f"{c['fft_s_per_step']:.4g}",
+         "FFT calls": str(c["fft_calls_per_step"]), "field transforms": str(c["field_transforms_per_step"]),
+         "step / FFT": f"{c['step_over_fft']:.2f}"} for c in costs])]
 
 
 def write_cost_section(out: Path, report: dict, costs: list[dict], device: torch.device) -> None:
@@ -325,18 +317,17 @@ def write_report_files(out: Path, report: dict) -> None:
         + (" (toy sizes: a smoke test, not a result)" if report["quick"] else "") + ".\n",
         *([f"Note: {report['note']}\n"] if report.get("note") else []),
         "### DNS (time means over the stored trajectories)\n",
-        "| quantity | this DNS | papers (Wang group, 256^3) |", "|---|---|---|",
-        f"| grid, nu | {report['dns']['grid']}^3, {report['dns']['viscosity']} | 256^3, not stated |",
-        f"| Re_lambda | {d['re_lambda']:.1f} | ~100 |",
-        f"| dissipation eps | {d['dissipation']:.3f} | - |",
-        f"| integral scale L, turnover L/u' | {d['integral_scale']:.3f}, {d['eddy_turnover_time']:.3f} | - |",
-        f"| u' (per component) | {d['u_rms']:.3f} | - |",
-        f"| filtered sqrt(<u_i u_i>) | {d['filtered_u_rms_sqrt_uiui']:.3f} | ~2.2 |",
-        f"| k_max eta | {d['kmax_eta']:.2f} | - |",
-        f"| LES grid, cutoff | {report['dns']['les_grid']}, k_c = {cutoff} | 32^3, k_c = 10 |",
-        f"| trajectories x snapshots | {report['dns']['trajectories']} x {report['dns']['snapshots']} "
-        f"(every {PAPER['snapshot_interval']}) | 45 x 600 |",
-        "",
+        markdown_table([{"quantity": q, "this DNS": ours, "papers (Wang group, 256^3)": theirs} for q, ours, theirs in (
+            ("grid, nu", f"{report['dns']['grid']}^3, {report['dns']['viscosity']}", "256^3, not stated"),
+            ("Re_lambda", f"{d['re_lambda']:.1f}", "~100"),
+            ("dissipation eps", f"{d['dissipation']:.3f}", "-"),
+            ("integral scale L, turnover L/u'", f"{d['integral_scale']:.3f}, {d['eddy_turnover_time']:.3f}", "-"),
+            ("u' (per component)", f"{d['u_rms']:.3f}", "-"),
+            ("filtered sqrt(<u_i u_i>)", f"{d['filtered_u_rms_sqrt_uiui']:.3f}", "~2.2"),
+            ("k_max eta", f"{d['kmax_eta']:.2f}", "-"),
+            ("LES grid, cutoff", f"{report['dns']['les_grid']}, k_c = {cutoff}", "32^3, k_c = 10"),
+            ("trajectories x snapshots", f"{report['dns']['trajectories']} x {report['dns']['snapshots']} "
+             f"(every {PAPER['snapshot_interval']})", "45 x 600"))]),
     ]
     if "extra_dns" in report:
         e, sc = report["extra_dns"], report["extra_dns"]["scales"]

@@ -25,19 +25,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
-import sys
-import time
-from datetime import datetime, timezone
 from pathlib import Path
 
-os.environ.setdefault("PDESOLVE_PROGRESS", "0")
-
-import matplotlib  # noqa: E402
+import matplotlib
 
 matplotlib.use("Agg")
+import harness  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -46,14 +40,13 @@ import xarray as xr  # noqa: E402
 from pdesolve.config import load_case  # noqa: E402
 from pdesolve.data.samples import select_split  # noqa: E402
 from pdesolve.data.tensors import grid_from_dataset, to_tensor  # noqa: E402
-from pdesolve.engines.compare import compare_run
+from pdesolve.engines.compare import compare_run  # noqa: E402
 from pdesolve.engines.data import load_or_generate  # noqa: E402
-from pdesolve.engines.device import describe  # noqa: E402
 from pdesolve.engines.runs import RunDir  # noqa: E402
 from pdesolve.engines.tables import markdown_table  # noqa: E402
 from pdesolve.engines.train import train_case  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = harness.ROOT
 CASES = {"hit": ROOT / "cases" / "hit_3d_ifactformer.yaml",
          "kolmogorov": ROOT / "cases" / "kolmogorov_2d_ifactformer.yaml"}
 # model -> backend overrides of the case (the FNO: sizes of the LES cases, modes up to the cutoff)
@@ -64,6 +57,12 @@ MODELS = {
             "projection_channels: 64, modes: MODES}"],
 }
 FNO_MODES = {"hit": 6, "kolmogorov": 12}
+# --smoke: the Kolmogorov case at toy sizes (each model shrunk after its own overrides), one epoch
+SMOKE = ["problem.resolution=32", "problem.spin_up=0.4", "problem.t_end=2.0", "problem.dt=0.01",
+         "data.resolution=16", "data.n_train=2", "data.n_val=1", "data.n_test=1", "train.epochs=1"]
+SMOKE_MODEL = {"m": ["backend.dim=8", "backend.heads=2", "backend.dim_head=4", "backend.layers=1"],
+               "o": ["backend.dim=8", "backend.heads=2", "backend.dim_head=4", "backend.layers=1"],
+               "fno": ["backend.width=4", "backend.modes=2", "backend.projection_channels=8"]}
 LABELS = {"m": "ifactformer-m", "o": "ifactformer-o", "fno": "fno"}
 PAPER = {
     "claims": ["-m converges faster than -o (same size)",
@@ -76,18 +75,22 @@ PAPER = {
 }
 
 
-def machine() -> str:
-    cpu = f"{platform.processor() or platform.machine()} CPU ({os.cpu_count()} cores)"
-    return f"{cpu}, torch threads {torch.get_num_threads()}, torch {torch.__version__}"
+def machine(env: dict) -> str:
+    return f"{harness.machine(env)}, torch {env['torch']}"
 
 
-def stamp() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+def provenance(args) -> dict:
+    """What a stage records about its run: command line, date and machine."""
+    return {"command": args.env["command"], "date": args.env["created"], "machine": machine(args.env),
+            "environment": args.env}
 
 
 def overrides(args, model: str) -> list[str]:
-    """``--set`` first (the FNO replaces the whole backend section), then the model's, then the places."""
-    return [*args.set, *[o.replace("MODES", str(FNO_MODES[args.case])) for o in MODELS[model]],
+    """``--set`` first (the FNO replaces the whole backend section), then the model's (and the smoke
+    sizes), then the places."""
+    return [*(SMOKE if args.smoke else []), *args.set,
+            *[o.replace("MODES", str(FNO_MODES[args.case])) for o in MODELS[model]],
+            *(SMOKE_MODEL[model] if args.smoke else []),
             f"data.cache_dir={args.work / 'data'}", f"output.runs_dir={args.work / 'runs'}",
             "data.device=cpu", "train.device=cpu", f"train.threads={args.threads}"]
 
@@ -123,8 +126,7 @@ def stage_train(args) -> None:
             "run": str(path), "label": solver.label, "parameters": solver.n_parameters(),
             "options": json.loads(solver.state_dict()["options"]), "test_rel_l2": summary["test"]["test_rel_l2"],
             "best_val": summary["fit"]["best_val"], "fit_seconds": sum(r["seconds"] for r in history),
-            "history": history,
-            "command": command(), "date": stamp(), "machine": machine()}, model=model)
+            "history": history, **provenance(args)}, model=model)
 
 
 def stage_compare(args) -> None:
@@ -142,8 +144,7 @@ def stage_compare(args) -> None:
         "horizon": float(stats["time"].values[-1] - t[window - 1]),
         "training_horizon": float(t[1] - t[0]), "boundedness": boundedness(stats, rows),
         "eddy_turnover_time": float(data.attrs["mean_eddy_turnover_time"])
-        if "mean_eddy_turnover_time" in data.attrs else None,
-        "command": command(), "date": stamp(), "machine": machine()}
+        if "mean_eddy_turnover_time" in data.attrs else None, **provenance(args)}
     stats.close()
     args.out.mkdir(parents=True, exist_ok=True)
     for png in sorted(out.glob("*.png")):
@@ -190,32 +191,16 @@ def stage_cost(args) -> None:
     for b in resolved.case.compare.baselines:
         methods[b] = lambda b=b: problem.baselines()[b].run(problem, start, grid, float(t[4]), times)
     methods["dns"] = lambda: problem.simulate(dns_start, dns_grid, t0=0.0, times=[float(t[5] - t[4])])
-    seconds = {name: [] for name in methods}
-    for fn in methods.values():  # warm-up
-        fn()
-    for _ in range(args.repeats):
-        for name, fn in methods.items():
-            seconds[name].append(timed(fn, device))
-    median = {name: float(np.median(v)) for name, v in seconds.items()}
-    train_step = {LABELS[m]: training_step_seconds(s, frames, args.repeats, device) for m, s in solvers.items()}
-    hardware = machine() if device.type == "cpu" else f"{describe(device)}, torch {torch.__version__}"
+    timing = harness.interleaved(methods, args.repeats, threads=args.threads, device=device)
+    train_step = {LABELS[m]: training_step_seconds(s, frames, args.repeats, device, args.threads)
+                  for m, s in solvers.items()}
     update(args, "cost" if device.type == "cpu" else "cost_gpu", {
-        "seconds_per_step": median, "all": seconds, "train_step_seconds_batch4": train_step,
+        "seconds_per_step": timing.median, "all": timing.seconds, "train_step_seconds_batch4": train_step,
         "snapshot_interval": float(t[5] - t[4]), "les_grid": list(grid.shape), "dns_grid": list(dns_grid.shape),
-        "repeats": args.repeats, "device": device.type, "command": command(), "date": stamp(), "machine": hardware})
+        "repeats": args.repeats, "device": device.type, **provenance(args)})
 
 
-def timed(fn, device: torch.device) -> float:
-    """Wall seconds of ``fn()``, waiting for the GPU's queue before and after."""
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    sync()
-    t0 = time.perf_counter()
-    fn()
-    sync()
-    return time.perf_counter() - t0
-
-
-def training_step_seconds(solver, frames: torch.Tensor, repeats: int, device: torch.device) -> float:
+def training_step_seconds(solver, frames: torch.Tensor, repeats: int, device: torch.device, threads: int) -> float:
     """Median seconds of one forward + backward + Adam step on a batch of 4 windows."""
     model = solver.model.train()
     x = torch.cat([frames[:, 5 - solver.window:5]] * 4)
@@ -228,22 +213,16 @@ def training_step_seconds(solver, frames: torch.Tensor, repeats: int, device: to
         loss.backward()
         opt.step()
 
-    step()  # warm-up
-    return float(np.median([timed(step, device) for _ in range(repeats)]))
+    return harness.interleaved({"step": step}, repeats, threads=threads, device=device).median["step"]
 
 
 # ---------------------------------------------------------------------------------- report
-def command() -> str:
-    return "python benchmarks/ifactformer.py " + " ".join(sys.argv[1:])
-
-
 def results_file(args) -> Path:
     return args.out / "ifactformer.json"
 
 
 def load_results(args) -> dict:
-    path = results_file(args)
-    return json.loads(path.read_text()) if path.is_file() else {}
+    return harness.read_json(results_file(args), {})
 
 
 def update(args, section: str | None = None, value=None, model: str | None = None) -> None:
@@ -256,10 +235,7 @@ def update(args, section: str | None = None, value=None, model: str | None = Non
             case[section] = value
         else:
             case.setdefault(section, {})[model] = value
-    args.out.mkdir(parents=True, exist_ok=True)
-    tmp = results_file(args).with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(everything, indent=1))
-    tmp.replace(results_file(args))
+    harness.write_json(results_file(args), everything, indent=1)
     render(args.out, everything)
 
 
@@ -309,7 +285,7 @@ def render(out: Path, everything: dict) -> None:
               *[f"* {c}" for c in PAPER["claims"]],
               "* HIT cost of 10 predicted steps (TAML 2024): DSM 65.31 s on 32 CPU cores; IFactFormer 0.311 s on a "
               "GPU, 16.27 s on a CPU; FNO 0.058 s GPU, 2.953 s CPU.\n"]
-    (out / "ifactformer.md").write_text("\n".join(lines) + "\n")
+    harness.write_text(out / "ifactformer.md", "\n".join(lines) + "\n")
 
 
 # what each case's benchmark run reduced (the commands in the tables carry the exact overrides)
@@ -335,16 +311,16 @@ def case_section(case: str, res: dict) -> list[str]:
     if case in PROTOCOL:
         lines.append(PROTOCOL[case] + "\n")
     train = res.get("train", {})
+    if any(r.get("environment", {}).get("smoke") for r in train.values()):
+        lines.append("Smoke run at toy sizes (`--smoke`): a check of the script, not a result.\n")
     if train:
         any_run = next(iter(train.values()))
         lines += [f"Machine: {any_run['machine']}; case {CASES[case].relative_to(ROOT)}.\n",
-                  "| model | parameters | epochs | best validation rel. L2 | test one-step rel. L2 | fit time [s] "
-                  "| command |",
-                  "|---|---|---|---|---|---|---|"]
-        for r in train.values():
-            lines.append(f"| {r['label']} | {r['parameters']} | {len(r['history'])} | {r['best_val']:.4f} | "
-                         f"{r['test_rel_l2']:.4f} | {r['fit_seconds']:.0f} | `{r['command']}` |")
-        lines.append("")
+                  markdown_table([{"model": r["label"], "parameters": str(r["parameters"]),
+                                   "epochs": str(len(r["history"])), "best validation rel. L2": f"{r['best_val']:.4f}",
+                                   "test one-step rel. L2": f"{r['test_rel_l2']:.4f}",
+                                   "fit time [s]": f"{r['fit_seconds']:.0f}", "command": f"`{r['command']}`"}
+                                  for r in train.values()])]
         if "m" in train and "o" in train:
             lines.append(faster_sentence(train["m"], train["o"]))
     cmp = res.get("compare")
@@ -358,11 +334,11 @@ def case_section(case: str, res: dict) -> list[str]:
                   markdown_table(cmp["rows"]),
                   "Errors against the filtered DNS on the LES grid; `spectrum_log_err`: the last step; "
                   "`velocity_spectrum_log_err` and the PDFs: pooled over all steps and test samples.\n",
-                  "| method | steps completed | kinetic energy / filtered DNS, last quarter |", "|---|---|---|",
-                  *[f"| {m} | {b['steps']} of {b['of']} | "
-                    f"{ratio_text(b['energy_ratio_last_quarter'])} |"
-                    for m, b in cmp["boundedness"].items()],
-                  "", *claims(cmp), ""]
+                  markdown_table([{"method": m, "steps completed": f"{b['steps']} of {b['of']}",
+                                   "kinetic energy / filtered DNS, last quarter":
+                                       ratio_text(b["energy_ratio_last_quarter"])}
+                                  for m, b in cmp["boundedness"].items()]),
+                  *claims(cmp), ""]
     for key, where in (("cost", "CPU"), ("cost_gpu", "GPU")):
         cost = res.get(key)
         if not cost:
@@ -372,10 +348,9 @@ def case_section(case: str, res: dict) -> list[str]:
         lines += [f"### Cost per predicted step ({cost['snapshot_interval']:.2f} time units), batch 1, {where}\n",
                   f"{cost['machine']}; {cost['date']}; `{cost['command']}`; median of {cost['repeats']} "
                   "interleaved repeats (the box is shared: expect +-30 %).\n",
-                  "| method | s per step | " + " | ".join(f"{b} / method" for b in les) + " |",
-                  "|---|---|" + "---|" * len(les)]
-        for name, s in sec.items():
-            lines.append(f"| {name} | {s:.4g} | " + " | ".join(f"{sec[b] / s:.3g}" for b in les) + " |")
+                  markdown_table([{"method": name, "s per step": f"{s:.4g}",
+                                   **{f"{b} / method": f"{sec[b] / s:.3g}" for b in les}}
+                                  for name, s in sec.items()]).rstrip()]
         lines += ["", "Training step (forward + backward + Adam, batch 4), seconds: "
                   + ", ".join(f"{k} {v:.3f}" for k, v in cost["train_step_seconds_batch4"].items()) + ".\n"]
     if res.get("cost") and not res.get("cost_gpu"):
@@ -516,9 +491,12 @@ def claims(cmp: dict) -> list[str]:
     return [f"* {line}" for line in out]
 
 
-def main() -> None:
+STAGES = {"train": stage_train, "compare": stage_compare, "cost": stage_cost, "report": update}
+
+
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("stage", choices=["train", "compare", "cost", "report"])
+    parser.add_argument("stage", nargs="?", choices=sorted(STAGES), help="required, except with --smoke: all four")
     parser.add_argument("--case", choices=sorted(CASES), default="kolmogorov")
     parser.add_argument("--models", nargs="+", choices=sorted(MODELS), default=["m", "o", "fno"])
     parser.add_argument("--set", action="append", default=[], help="case override PATH=VALUE (repeatable)")
@@ -528,12 +506,18 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7, help="cost: timed repeats per method")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu", help="cost: cpu or cuda (models, LES and DNS on it)")
-    parser.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "out" / "ifactformer")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    stages = {"train": stage_train, "compare": stage_compare, "cost": stage_cost, "report": update}
-    stages[args.stage](args)
+    parser.add_argument("--work", type=Path, default=None, help="data and runs (default benchmarks/out/ifactformer)")
+    harness.add_output(parser)
+    args = parser.parse_args(argv)
+    if args.stage is None and not args.smoke:
+        parser.error("a stage is required (train, compare, cost or report)")
+    if args.smoke:
+        args.repeats = 2
+    args.env = harness.start(args, __file__, argv, device=args.device, threads=args.threads)
+    args.work = harness.work_dir(args, harness.WORK / "ifactformer", args.work)
+    for stage in [args.stage] if args.stage else ["train", "compare", "cost", "report"]:
+        STAGES[stage](args)
+    return load_results(args)
 
 
 if __name__ == "__main__":

@@ -25,27 +25,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
-import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
+import harness
 import numpy as np
 import torch
 
-os.environ.setdefault("PDESOLVE_PROGRESS", "0")
-
-from pdesolve.backends import Solver, get_backend  # noqa: E402
-from pdesolve.config import TrainConfig  # noqa: E402
-from pdesolve.data.netcdf import atomic_replace  # noqa: E402
-from pdesolve.data.tensors import grid_from_dataset  # noqa: E402
-from pdesolve.engines.device import describe  # noqa: E402
-from pdesolve.engines.runs import RunDir  # noqa: E402
-from pdesolve.engines.train import Trainer  # noqa: E402
-from pdesolve.problems.advection_1d import (  # noqa: E402
+from pdesolve.backends import Solver, get_backend
+from pdesolve.config import TrainConfig
+from pdesolve.data.tensors import grid_from_dataset
+from pdesolve.engines.runs import RunDir
+from pdesolve.engines.tables import markdown_table
+from pdesolve.engines.train import Trainer
+from pdesolve.problems.advection_1d import (
     PAPER_SIREN_PARAMETERS as ADVECTION_WEIGHTS,
 )
 from pdesolve.problems.advection_1d import (
@@ -55,10 +49,11 @@ from pdesolve.problems.advection_1d import (
     SemiLagrangian,
     SpectralMidpoint,
 )
-from pdesolve.problems.euler_2d import PAPER_SIREN_PARAMETERS as FLUID_WEIGHTS  # noqa: E402
-from pdesolve.problems.euler_2d import Euler2D, StableFluids, kinetic_energy  # noqa: E402
+from pdesolve.problems.euler_2d import PAPER_SIREN_PARAMETERS as FLUID_WEIGHTS
+from pdesolve.problems.euler_2d import Euler2D, StableFluids, kinetic_energy
 
-RESULTS = Path(__file__).resolve().parent / "results"
+# --smoke: both examples, 2 steps, a few samples and iterations (the paper's networks)
+SMOKE = {"steps": 2, "samples": 64, "max_iterations": 5, "initial_iterations": 10}
 
 
 def run_insr(problem, data, args, device: torch.device) -> tuple[dict, object]:
@@ -81,7 +76,7 @@ def run_insr(problem, data, args, device: torch.device) -> tuple[dict, object]:
             if v is not None
         }
         solver = get_backend("insr", **options)
-        out = Path(__file__).resolve().parent / "out" / f"insr-{args.example}-{args.tag or device.type}"
+        out = args.work / f"insr-{args.example}-{args.tag or device.type}"
         resume = None
         if args.continue_run:
             run = RunDir(out)
@@ -266,13 +261,10 @@ def markdown(entries: dict) -> str:
             f"- reduced protocol: {e['reduced']}",
             f"- paper's claim: {e['claim']}; INSR slower per step.",
             "",
-            "| " + " | ".join(cols) + " |",
-            "|" + "---|" * len(cols),
+            markdown_table([{c: fmt(r.get(c)) for c in cols} for r in e["rows"]]),
         ]
-        lines += ["| " + " | ".join(fmt(r.get(c)) for c in cols) + " |" for r in e["rows"]]
         insr, grids = e["rows"][0], e["rows"][1:]
         lines += [
-            "",
             f"Measured: {verdict(e)} {secondary(e)} "
             f"Per step INSR takes {insr['seconds_per_step']:.3g} s wall "
             f"({insr['cpu_seconds_per_step']:.3g} s CPU), the grids "
@@ -285,9 +277,9 @@ def markdown(entries: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("example", choices=sorted(EXAMPLES))
+    parser.add_argument("example", nargs="?", choices=sorted(EXAMPLES), help="required, except with --smoke: both")
     parser.add_argument("--steps", type=int, help="time steps (default: the paper's, 240 / 100)")
     parser.add_argument("--samples", type=int, help="INSR samples per iteration (default: the paper's)")
     parser.add_argument("--max-iterations", type=int, help="INSR cap per step or sub-problem (default 20000)")
@@ -298,7 +290,8 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tag", default=None, help="result key suffix (default: the device type)")
-    parser.add_argument("--results", type=Path, default=RESULTS, help="folder of insr.json and insr.md")
+    harness.add_output(parser, "--results", "--out", what="folder of insr.json and insr.md")
+    parser.add_argument("--work", type=Path, default=None, help="INSR run directories (default benchmarks/out)")
     parser.add_argument(
         "--continue-run",
         action="store_true",
@@ -311,15 +304,33 @@ def main(argv=None) -> None:
         "its steps so far) instead of integrating",
     )
     args = parser.parse_args(argv)
-    args.command = "python benchmarks/insr.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    torch.set_num_threads(args.threads)
+    if args.example is None and not args.smoke:
+        parser.error("an example is required (advection or taylor_green)")
+    if args.smoke:
+        vars(args).update(SMOKE)
     device = torch.device(args.device)
+    env = harness.start(args, __file__, argv, device=device, threads=args.threads, seed=args.seed)
+    args.command = env["command"]
+    args.work = harness.work_dir(args, harness.WORK, args.work)
     if args.from_run is not None:  # the grids run as many steps as the INSR run finished
         state = torch.load(RunDir(args.from_run).checkpoint_file, map_location="cpu", weights_only=True)
         args.steps = json.loads(state["solver"]["setup"])["stored_steps"] - 1
-    t0 = time.perf_counter()
-    entry = EXAMPLES[args.example](args, device)
-    paper_steps = {"advection": 240, "taylor_green": 100}[args.example]
+    path = args.out / "insr.json"
+    for example in [args.example] if args.example else sorted(EXAMPLES):
+        args.example = example
+        t0 = time.perf_counter()
+        entry = EXAMPLES[example](args, device)
+        entry.update(record(args, example, env, time.perf_counter() - t0))
+        entries = harness.read_json(path, {})
+        entries[f"{example}-{args.tag or device.type}"] = entry
+        harness.write_section(args.out, "insr", entries, markdown(entries))
+        print(markdown({example: entry}))
+    return harness.read_json(path)
+
+
+def record(args, example: str, env: dict, seconds: float) -> dict:
+    """What an entry records about its run: settings (and what they reduce), machine, command."""
+    paper_steps = {"advection": 240, "taylor_green": 100}[example]
     settings = {
         "steps": args.steps or paper_steps,
         "samples": args.samples,
@@ -329,27 +340,19 @@ def main(argv=None) -> None:
     reduced = [f"{k} {v}" for k, v in settings.items() if v is not None and k != "steps"]
     if settings["steps"] != paper_steps:
         reduced.insert(0, f"{settings['steps']} steps instead of {paper_steps}")
-    entry.update(
-        {
-            "example": args.example,
-            "machine": f"{platform.machine()}, {os.cpu_count()} cores; {describe(device)}",
-            "device": str(device),
-            "threads": torch.get_num_threads(),
-            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "command": args.command,
-            "integrated_by": args.integrated_by,
-            "settings": settings,
-            "reduced": ", ".join(reduced) or "none (paper settings)",
-            "wall_seconds": time.perf_counter() - t0,
-        }
-    )
-    args.results.mkdir(parents=True, exist_ok=True)
-    path = args.results / "insr.json"
-    entries = json.loads(path.read_text()) if path.is_file() else {}
-    entries[f"{args.example}-{args.tag or device.type}"] = entry
-    atomic_replace(path, lambda tmp: tmp.write_text(json.dumps(entries, indent=2) + "\n"))
-    atomic_replace(args.results / "insr.md", lambda tmp: tmp.write_text(markdown(entries)))
-    print(markdown({args.example: entry}))
+    return {
+        "example": example,
+        "machine": f"{harness.cpu_name()}, {env['cpu_count']} cores; {env['hardware']}",
+        "device": env["device"],
+        "threads": env["torch_threads"],
+        "date": env["created"],
+        "command": args.command,
+        "integrated_by": args.integrated_by,
+        "settings": settings,
+        "reduced": ", ".join(reduced) or "none (paper settings)",
+        "wall_seconds": seconds,
+        "environment": env,
+    }
 
 
 if __name__ == "__main__":

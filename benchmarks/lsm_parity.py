@@ -6,7 +6,7 @@ copied here); their hard-coded ``.cuda()`` calls are made no-ops so they run on 
 case builds their model with the paper's padding/patch arguments, copies its weights into ours
 (their channels-last ``Linear`` layers become our pointwise convolutions; their interleaved
 key/value convolution is split into our key and value halves), and compares outputs in eval mode.
-Writes ``benchmarks/results/lsm_parity.json``.
+Writes ``benchmarks/results/lsm_parity.{json,md}`` (``--smoke``: the first case only, into ``--out``).
 
     git clone https://github.com/thuml/Latent-Spectral-Models /tmp/lsm-authors
     .venv/bin/python benchmarks/lsm_parity.py /tmp/lsm-authors
@@ -17,15 +17,16 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import sys
 import types
 from pathlib import Path
 
+import harness
 import torch
 
+from pdesolve.engines.tables import markdown_table
 from pdesolve.models.lsm import LSM
 
-ROOT = Path(__file__).resolve().parents[1]
+NAME = "lsm_parity"
 # (their module, spatial shape, --patch-size, --padding): their padding lists the LAST axis first
 CASES = [
     ("LSM_2D", (85, 85), "6,6", "11,11"),   # the paper's Darcy setting
@@ -70,19 +71,43 @@ def their_weights_in_our_layout(theirs: dict, ndim: int) -> dict:
     return ours
 
 
-def main(argv: list[str] | None = None) -> None:
+def markdown(result: dict) -> str:
+    rows = [{"their module": r["model"], "shape": "x".join(map(str, r["shape"])), "patch": r["patch"],
+             "padding (last axis first)": r["padding"], "parameters (theirs / ours)":
+             f"{r['parameters_theirs']:,} / {r['parameters_ours']:,}",
+             "max abs difference": f"{r['max_abs_difference']:.2e}", "max abs output": f"{r['max_abs_output']:.3g}"}
+            for r in result["cases"]]
+    return "\n".join(["## LSM: parity with the authors' implementation", "", harness.provenance(result["environment"]),
+                      "", "Their weights copied into our `LSM`, outputs compared in eval mode:", "",
+                      markdown_table(rows)])
+
+
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("authors_repo", type=Path, help="a checkout of thuml/Latent-Spectral-Models")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "lsm_parity.json")
+    harness.add_output(parser)
     args = parser.parse_args(argv)
+    env = harness.start(args, __file__, argv, seed=0)
+    cuda = torch.Tensor.cuda
     torch.Tensor.cuda = lambda self, *a, **k: self  # their basis buffers call .cuda()
+    try:
+        records = compare(args.authors_repo, CASES[:1] if args.smoke else CASES)
+    finally:
+        torch.Tensor.cuda = cuda
+    result = {"command": env["command"], "cases": records, "environment": env}
+    harness.write_section(args.out, NAME, result, markdown(result), indent=1)
+    return result
+
+
+def compare(repo: Path, cases: list[tuple]) -> list[dict]:
+    """Per case: their model and ours with their weights, outputs on one random input."""
     torch.manual_seed(0)
     records = []
-    for name, shape, patch, padding in CASES:
+    for name, shape, patch, padding in cases:
         ndim = len(shape)
         config = types.SimpleNamespace(in_dim=IN, out_dim=OUT, d_model=WIDTH, num_token=4, num_basis=12,
                                        patch_size=patch, padding=padding)
-        theirs = load_module(args.authors_repo, name).Model(config).eval()
+        theirs = load_module(repo, name).Model(config).eval()
         ours = LSM(IN, OUT, ndim, width=WIDTH, endpoint=(True,) * ndim).eval()  # they use linspace(0, 1)
         ours.load_state_dict(their_weights_in_our_layout(theirs.state_dict(), ndim))
         x = torch.randn(2, *shape, IN)
@@ -97,8 +122,7 @@ def main(argv: list[str] | None = None) -> None:
                   "max_abs_output": float(reference.abs().max())}
         print(json.dumps(record))
         records.append(record)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"command": " ".join(["python", *sys.argv]), "cases": records}, indent=1))
+    return records
 
 
 if __name__ == "__main__":

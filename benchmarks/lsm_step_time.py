@@ -8,30 +8,28 @@ one process, one thread; an epoch is the median step times the number of batches
 
     .venv/bin/python benchmarks/lsm_step_time.py [--studies darcy ns] [--repeats 5]
 
-Writes benchmarks/results/lsm_step_time.{json,md}.
+Writes benchmarks/results/lsm_step_time.{json,md}. ``--smoke`` first trains the tiny runs of
+``lsm_vs_fno.py --smoke`` into ``<out>/work``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
-import platform
-import statistics
-import time
-from datetime import datetime, timezone
 from pathlib import Path
 
+import harness
+import lsm_vs_fno
 import torch
 
 from pdesolve.data.samples import select_split
 from pdesolve.engines.data import load_or_generate
 from pdesolve.engines.runs import RunDir
+from pdesolve.engines.tables import markdown_table
 from pdesolve.metrics import relative_l2_loss
 from pdesolve.nn.rollout import autoregressive
 
-ROOT = Path(__file__).resolve().parents[1]
+NAME = "lsm_step_time"
 MODELS = ("lsm", "fno")
 
 
@@ -43,33 +41,29 @@ def training_step(solver, x: torch.Tensor, y: torch.Tensor, optimizer: torch.opt
     optimizer.step()
 
 
-def time_study(study: str, work: Path, repeats: int) -> dict:
-    """Median seconds per training step of each model on the same batch, interleaved."""
+def time_study(study: str, work: Path, repeats: int) -> tuple[dict, dict]:
+    """Median seconds per training step of each model on the same batch, interleaved; and the
+    timing itself (every repeat, ratios to the FNO)."""
     runs = {model: RunDir.open(work / f"{study}-{model}-seed0") for model in MODELS}
     resolved = runs["lsm"].load_case()
     data, _, _ = load_or_generate(resolved)
     cfg = resolved.case.train
     solvers = {model: run.load_solver("cpu") for model, run in runs.items()}
-    steps = {}
+    steps, batches, sizes = {}, {}, {}
     for model, solver in solvers.items():
         pairs = solver.pairs(select_split(data, "train"), horizon=cfg.unroll)
-        x, y = pairs.batch(torch.arange(cfg.batch_size))
+        x, y = pairs.batch(torch.arange(min(cfg.batch_size, len(pairs))))
         solver.model.train()
         optimizer = torch.optim.Adam(solver.model.parameters(), lr=cfg.lr)
-        training_step(solver, x, y, optimizer)  # warm-up
-        steps[model] = (x, y, optimizer, math.ceil(len(pairs) / cfg.batch_size))
-    seconds = {model: [] for model in MODELS}
-    for _ in range(repeats):
-        for model in MODELS:
-            x, y, optimizer, _ = steps[model]
-            start = time.perf_counter()
-            training_step(solvers[model], x, y, optimizer)
-            seconds[model].append(time.perf_counter() - start)
-    return {model: {"parameters": solvers[model].n_parameters(), "batch": cfg.batch_size, "unroll": cfg.unroll,
-                    "batches_per_epoch": steps[model][3],
-                    "seconds_per_step": statistics.median(seconds[model]),
-                    "seconds_per_epoch": statistics.median(seconds[model]) * steps[model][3]}
-            for model in MODELS}
+        steps[model] = lambda s=solver, x=x, y=y, o=optimizer: training_step(s, x, y, o)
+        batches[model], sizes[model] = math.ceil(len(pairs) / cfg.batch_size), len(x)
+    timing = harness.interleaved(steps, repeats, threads=1)
+    median = timing.median
+    per_model = {model: {"parameters": solvers[model].n_parameters(), "batch": sizes[model], "unroll": cfg.unroll,
+                         "batches_per_epoch": batches[model], "seconds_per_step": median[model],
+                         "seconds_per_epoch": median[model] * batches[model]}
+                 for model in MODELS}
+    return per_model, timing.to_dict(reference="fno")
 
 
 def markdown(result: dict) -> str:
@@ -79,39 +73,42 @@ def markdown(result: dict) -> str:
              f"Adam) of the trained seed-0 models of `lsm_vs_fno.py` on one batch of their training pairs, "
              f"the two models interleaved, median of {result['repeats']}; an epoch is the step time times "
              "the batches per epoch (validation not included).", "",
-             "| study | model | parameters | batch x unrolled steps | s / step | batches / epoch | s / epoch |",
-             "|---|---|---|---|---|---|---|"]
-    for study, models in result["studies"].items():
-        for model, r in models.items():
-            lines.append(f"| {study} | {model.upper()} | {r['parameters'] / 1e6:.2f} M | {r['batch']} x {r['unroll']} "
-                         f"| {r['seconds_per_step']:.3f} | {r['batches_per_epoch']} | {r['seconds_per_epoch']:.1f} |")
+             markdown_table([{"study": study, "model": model.upper(), "parameters": f"{r['parameters'] / 1e6:.2f} M",
+                              "batch x unrolled steps": f"{r['batch']} x {r['unroll']}",
+                              "s / step": f"{r['seconds_per_step']:.3f}",
+                              "batches / epoch": str(r["batches_per_epoch"]),
+                              "s / epoch": f"{r['seconds_per_epoch']:.1f}"}
+                             for study, models in result["studies"].items() for model, r in models.items()]).rstrip()]
     for study, models in result["studies"].items():
         ratio = models["lsm"]["seconds_per_step"] / models["fno"]["seconds_per_step"]
         lines.append(f"\n{study}: an LSM step costs {ratio:.1f}x an FNO step.")
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--studies", nargs="+", default=["darcy", "ns"])
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--work", default=str(ROOT / "benchmarks" / "out" / "lsm"), help="lsm_vs_fno.py's runs")
-    parser.add_argument("--results", default=str(ROOT / "benchmarks" / "results"))
-    args = parser.parse_args()
-    torch.set_num_threads(1)
+    parser.add_argument("--work", default=None, help="lsm_vs_fno.py's runs (default benchmarks/out/lsm)")
+    harness.add_output(parser, "--results", "--out")
+    args = parser.parse_args(argv)
+    env = harness.start(args, __file__, argv, threads=1, seed=0)
+    work = harness.work_dir(args, harness.WORK / "lsm", args.work)
+    if args.smoke:
+        args.repeats = 2
+        lsm_vs_fno.main(["--smoke", "--studies", *args.studies, "--out", str(args.out / "lsm_vs_fno"),
+                         "--work", str(work), "--data-dir", str(work / "data")])
     torch.manual_seed(0)
     result = {
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared)", "threads": 1,
-        "command": "python benchmarks/lsm_step_time.py --studies " + " ".join(args.studies)
-                   + f" --repeats {args.repeats}",
-        "repeats": args.repeats,
-        "studies": {study: time_study(study, Path(args.work), args.repeats) for study in args.studies},
+        "date": env["created"], "machine": f"{harness.cpu_name()}, {env['cpu_count']} cores (shared)",
+        "threads": env["torch_threads"], "command": env["command"], "repeats": args.repeats,
+        "studies": {}, "timing": {}, "environment": env,
     }
-    out = Path(args.results)
-    (out / "lsm_step_time.json").write_text(json.dumps(result, indent=2))
-    (out / "lsm_step_time.md").write_text(markdown(result))
+    for study in args.studies:
+        result["studies"][study], result["timing"][study] = time_study(study, work, args.repeats)
+    harness.write_section(args.out, NAME, result, markdown(result))
     print(markdown(result))
+    return result
 
 
 if __name__ == "__main__":

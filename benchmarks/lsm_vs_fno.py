@@ -22,29 +22,26 @@ Commands (the exact one is recorded in each section)::
 
     .venv/bin/python benchmarks/lsm_vs_fno.py --tag cpu --studies darcy --epochs-darcy 10 --threads 1
     .venv/bin/python benchmarks/lsm_vs_fno.py --tag h100 --device cuda --epochs-darcy 100 --epochs-ns 30
+    .venv/bin/python benchmarks/lsm_vs_fno.py --smoke --out /tmp/lsm   # toy sizes, one seed, one epoch
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import os
-import platform
-import shlex
 import shutil
 import statistics
-import sys
 from pathlib import Path
 
-import torch
+import harness
 
 from pdesolve.config import Case, ResolvedCase, apply_overrides, read_yaml
-from pdesolve.engines.device import describe, resolve_device
+from pdesolve.engines.device import resolve_device
 from pdesolve.engines.runs import RunDir
+from pdesolve.engines.tables import markdown_table
 from pdesolve.engines.train import train_case
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = harness.ROOT
 CASES = {"darcy": ROOT / "cases" / "darcy_2d_lsm.yaml", "ns": ROOT / "cases" / "navier_stokes_2d_lsm.yaml"}
 # The authors' FNO baseline: 4 Fourier layers, modes = num_basis = 12, width = d_model.
 FNO_BACKEND = {"name": "fno", "modes": 12, "width": 32, "layers": 4, "projection_channels": 128}
@@ -52,20 +49,24 @@ FNO_BACKEND = {"name": "fno", "modes": 12, "width": 32, "layers": 4, "projection
 PAPER = {"darcy": {"lsm": 0.0065, "fno": 0.0108}, "ns": {"lsm": 0.1535, "fno": 0.1556}}
 STUDY_TITLES = {"darcy": "Darcy 2-D (test relative L2)",
                 "ns": "Navier-Stokes 2-D, nu=1e-5 (10-step rollout relative L2)"}
+# --smoke: tiny data (and 1 epoch, 1 seed); the problems and both networks shrunk, after the backend swap
+SMOKE = ["data.n_train=2", "data.n_val=1", "data.n_test=1", "data.seed=123"]
+SMOKE_PROBLEM = {"darcy": ["problem.resolution=33", "data.resolution=17"],
+                 "ns": ["problem.resolution=16", "data.resolution=16", "problem.t_end=5", "train.unroll=2",
+                        "train.batch_size=2", "backend.window=2", "rollout.steps=2"]}
+SMOKE_BACKEND = {"lsm": ["backend.width=8", "backend.heads=2", "backend.num_basis=2", "backend.projection_channels=8"],
+                 "fno": ["backend.width=4", "backend.modes=2", "backend.projection_channels=8"]}
 
 
-def machine(device: torch.device) -> dict:
-    return {"device": describe(device), "host": platform.node(), "cpus": os.cpu_count(),
-            "threads": torch.get_num_threads(), "torch": torch.__version__,
-            "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
-
-
-def resolved_case(study: str, model: str, overrides: list[str]) -> ResolvedCase:
-    """The study's shipped case with ``overrides``; for ``fno`` its backend section swapped."""
+def resolved_case(study: str, model: str, overrides: list[str], smoke: bool = False) -> ResolvedCase:
+    """The study's shipped case with ``overrides``; for ``fno`` its backend section swapped (then,
+    with ``smoke``, both shrunk)."""
     path = CASES[study]
     raw = apply_overrides(read_yaml(path), overrides)
     if model == "fno":
         raw["backend"] = {**FNO_BACKEND, "window": raw["backend"].get("window", 1)}
+    if smoke:
+        raw = apply_overrides(raw, SMOKE_BACKEND[model] + SMOKE_PROBLEM[study])
     return ResolvedCase(Case(**raw), str(path))
 
 
@@ -73,9 +74,9 @@ def run_one(study: str, model: str, seed: int, args, work: Path) -> tuple[dict, 
     """Train one model with one seed through `train_case`: (its figures, its resolved case)."""
     overrides = [f"train.epochs={args.epochs[study]}", f"train.seed={seed}", "train.amp='off'",
                  f"data.cache_dir={args.data_dir}", "output.figures=false", *args.set]
-    if args.quick:
-        overrides += ["data.n_train=8", "data.n_val=2", "data.n_test=4", "data.seed=123"]
-    resolved = resolved_case(study, model, overrides)
+    if args.smoke:
+        overrides += SMOKE
+    resolved = resolved_case(study, model, overrides, args.smoke)
     run = RunDir(work / f"{study}-{model}-seed{seed}")
     same_case = run.case_file.is_file() and run.case_file.read_text() == resolved.to_yaml()
     if args.resume and same_case and run.summary_file.is_file():
@@ -177,15 +178,13 @@ def render(results: dict) -> str:
                           for m in ("lsm", "fno") if m in case))
         lines.append("")
         stats = summarise(section)
-        lines += ["| study | model | parameters | s / epoch | error (paper's metric) | one-step error | paper |",
-                  "|---|---|---|---|---|---|---|"]
-        for study, models in stats.items():
-            for model, s in models.items():
-                lines.append(
-                    f"| {study} | {model.upper()} | {s['parameters'] / 1e6:.2f} M | {s['seconds_per_epoch']:.1f} | "
-                    f"{s['mean']:.4f} +- {s['std']:.4f} ({s['seeds']} seeds, {s['epochs']} epochs) | "
-                    f"{s['one_step_mean']:.4f} +- {s['one_step_std']:.4f} | {PAPER[study][model]} |")
-        lines.append("")
+        lines.append(markdown_table([
+            {"study": study, "model": model.upper(), "parameters": f"{s['parameters'] / 1e6:.2f} M",
+             "s / epoch": f"{s['seconds_per_epoch']:.1f}",
+             "error (paper's metric)": f"{s['mean']:.4f} +- {s['std']:.4f} ({s['seeds']} seeds, {s['epochs']} epochs)",
+             "one-step error": f"{s['one_step_mean']:.4f} +- {s['one_step_std']:.4f}",
+             "paper": str(PAPER[study][model])}
+            for study, models in stats.items() for model, s in models.items()]))
         for study, models in stats.items():
             if {"lsm", "fno"} <= models.keys():
                 lines.append(f"- {STUDY_TITLES[study]}: {ordering_sentence(study, models)}")
@@ -194,19 +193,14 @@ def render(results: dict) -> str:
 
 
 def load(out: Path) -> dict:
-    path = out / "lsm.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
+    return harness.read_json(out / "lsm.json", {})
 
 
 def write(sections: dict, out: Path) -> None:
     """Put ``sections`` into ``<out>/lsm.json`` (re-read first: other runs may have added theirs)
     and re-render ``lsm.md``; both written atomically."""
-    out.mkdir(parents=True, exist_ok=True)
     results = {**load(out), **sections}
-    for name, text in (("lsm.json", json.dumps(results, indent=1)), ("lsm.md", render(results))):
-        tmp = out / f".{name}.tmp"
-        tmp.write_text(text)
-        tmp.replace(out / name)
+    harness.write_section(out, "lsm", results, render(results), indent=1)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -221,37 +215,37 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--set", nargs="*", default=[], help="extra case overrides PATH=VALUE for every run")
-    parser.add_argument("--data-dir", default=str(ROOT / "data"))
-    parser.add_argument("--work", default=str(ROOT / "benchmarks" / "out" / "lsm"), help="run directories")
-    parser.add_argument("--results", default=str(ROOT / "benchmarks" / "results"))
+    parser.add_argument("--data-dir", default=None, help="data cache (default data/)")
+    parser.add_argument("--work", default=None, help="run directories (default benchmarks/out/lsm)")
+    harness.add_output(parser, "--results", "--out", smoke_flags=("--smoke", "--quick"))
     parser.add_argument("--merge", type=Path, help="copy the sections of this results file in, re-render, exit")
-    parser.add_argument("--quick", action="store_true", help="smoke test on tiny data")
     parser.add_argument("--resume", action="store_true",
                         help="finish the interrupted section --tag of the same command (see the module docstring)")
     args = parser.parse_args(argv)
 
-    out = Path(args.results)
     if args.merge:
-        write(json.loads(args.merge.read_text()), out)
+        write(json.loads(args.merge.read_text()), harness.output(args, "lsm"))
         return
-    os.environ.setdefault("PDESOLVE_PROGRESS", "0")
-    torch.set_num_threads(args.threads)
     args.device = resolve_device(args.device)
+    env = harness.start(args, __file__, argv, device=args.device, threads=args.threads)
+    out = args.out
+    args.data_dir = harness.work_dir(args, ROOT / "data", args.data_dir)
+    work = harness.work_dir(args, harness.WORK / "lsm", args.work)
+    if args.smoke:
+        args.seeds, args.ns_seeds, args.epochs_darcy, args.epochs_ns = [0], None, 1, 1
     args.epochs = {"darcy": args.epochs_darcy, "ns": args.epochs_ns}
     seeds = {"darcy": args.seeds, "ns": args.ns_seeds or args.seeds}
-    command = shlex.join([".venv/bin/python", os.path.relpath(sys.argv[0], ROOT), *sys.argv[1:]])
     protocol = {"studies": args.studies, "seeds": seeds, "epochs": args.epochs,
-                "overrides": args.set, "quick": args.quick}
-    section = {"machine": machine(args.device), "command": command, "protocol": protocol,
-               "cases": {}, "runs": []}
+                "overrides": args.set, "quick": args.smoke}
+    section = {"machine": harness.machine_facts(env), "command": env["command"], "protocol": protocol,
+               "cases": {}, "runs": [], "environment": env}
     if args.resume and args.tag in load(out):
         section = load(out)[args.tag]
         if section["protocol"] != protocol:
             parser.error(f"--resume: the protocol differs from the one recorded under {args.tag!r}: "
                          f"{section['protocol']}")
-        section.setdefault("resumed_by", []).append({"command": command, "date": machine(args.device)["date"]})
+        section.setdefault("resumed_by", []).append({"command": env["command"], "date": env["created"]})
     recorded = {(r["study"], r["model"], r["seed"]) for r in section["runs"]}
-    work = Path(args.work)
     for study in args.studies:
         for seed in seeds[study]:
             for model in args.models:  # interleaved, so both see the same machine load

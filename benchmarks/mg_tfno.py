@@ -20,20 +20,19 @@ Commands (the exact ones are recorded in the results)::
     .venv/bin/python benchmarks/mg_tfno.py tfno-vs-fno --device cuda
     .venv/bin/python benchmarks/mg_tfno.py patching --device cuda
     .venv-bench/bin/python benchmarks/mg_tfno.py neuralop
+    .venv/bin/python benchmarks/mg_tfno.py --smoke --out /tmp/mg   # every study at toy sizes, then report
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
+import importlib.util
 import math
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 
+import harness
 import numpy as np
 import torch
 
@@ -41,27 +40,25 @@ from pdesolve.backends import get_backend
 from pdesolve.config import load_case
 from pdesolve.data.samples import batches, select_split
 from pdesolve.engines.data import load_or_generate
-from pdesolve.engines.device import describe, resolve_device, seed_everything
+from pdesolve.engines.device import resolve_device, seed_everything
+from pdesolve.engines.tables import markdown_table
 from pdesolve.engines.train import Trainer
 from pdesolve.metrics import relative_l2, relative_l2_loss
 from pdesolve.nn.multigrid_patching import MultigridPatching
 from pdesolve.nn.spectral_conv import SpectralConvBase
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = harness.ROOT
 CASE_64 = ROOT / "cases" / "navier_stokes_2d_tfno.yaml"
 CASE_128 = ROOT / "cases" / "navier_stokes_2d_128_mgtfno.yaml"
 FNO_KEYS = ("window", "modes", "width", "layers", "projection_channels")
 MG_KEYS = ("levels", "padding_fraction", "patches_per_pass")
+# --smoke: 2 + 1 + 1 trajectories of 4 snapshots at 16^2 (patching: 32^2), a narrow network, 1 epoch, 1 seed
+SMOKE = ["data.n_train=2", "data.n_val=1", "data.n_test=1", "problem.t_end=3", "backend.width=4",
+         "backend.modes=2", "backend.projection_channels=8", "backend.layers=2", "train.batch_size=4"]
+SMOKE_RESOLUTION = {CASE_64: 16, CASE_128: 32}
 
 
 # ------------------------------------------------------------------------------------ helpers
-def machine(device: torch.device) -> dict:
-    return {"device": describe(device), "host": platform.node(), "cpus": os.cpu_count(),
-            "threads": torch.get_num_threads(), "torch": torch.__version__,
-            "python": platform.python_version(),
-            "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
-
-
 def spectral_parameters(module: torch.nn.Module) -> int:
     """Real parameters of all spectral weights in ``module``."""
     return sum(m.n_spectral_parameters() for m in module.modules() if isinstance(m, SpectralConvBase))
@@ -71,6 +68,9 @@ def case_data(case: Path, args) -> tuple:
     """(resolved case, dataset) with the benchmark's overrides."""
     overrides = [f"train.epochs={args.epochs}", "train.amp='off'", f"data.cache_dir={args.data_dir}"]
     overrides += [f"backend.{key}={getattr(args, key)}" for key in ("width", "modes") if getattr(args, key)]
+    if args.smoke:
+        n = SMOKE_RESOLUTION[case]
+        overrides += [*SMOKE, f"problem.resolution={n}", f"data.resolution={n}"]
     resolved = load_case(case, overrides)
     data, path, _ = load_or_generate(resolved)
     if args.train_trajectories:
@@ -125,19 +125,6 @@ def peak_memory(fn, device: torch.device) -> int:
     return peak
 
 
-def median_seconds(fn, device: torch.device, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        t = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - t)
-    return float(np.median(times))
-
-
 # ------------------------------------------------------------------------------- study 1
 def study_tfno_vs_fno(args) -> dict:
     device = resolve_device(args.device)
@@ -174,7 +161,7 @@ def study_tfno_vs_fno(args) -> dict:
                        "spectral_fraction": records[0]["spectral_params"] / dense,
                        "error_ratio_to_fno": stats["mean"] / fno["mean"],
                        "fit_seconds": float(np.mean([r["fit_seconds"] for r in records]))}
-    return {"machine": machine(device), "case": str(CASE_64.relative_to(ROOT)), "epochs": args.epochs,
+    return {"machine": harness.machine_facts(args.env), "case": str(CASE_64.relative_to(ROOT)), "epochs": args.epochs,
             "seeds": args.seeds, "backend": base, "summary": table, "runs": runs,
             "pairs": {s: int(select_split(data, s).sizes["sample"]) * (len(resolved.problem.times) - 1)
                       for s in ("train", "test")}}
@@ -239,7 +226,8 @@ def study_patching(args) -> dict:
             "seam_error": float(err[:, mask].mean()), "interior_error": float(err[:, ~mask].mean()),
             "peak_memory_inference_bytes": peak_memory(infer, device),
             "peak_memory_train_step_bytes": peak_memory(train_step, device),
-            "inference_seconds": median_seconds(infer, device, 5),
+            "inference_seconds": harness.interleaved({"infer": infer}, 5, threads=args.threads, device=device,
+                                                     warmup=0).median["infer"],
         }
         details[name]["seam_to_interior"] = details[name]["seam_error"] / details[name]["interior_error"]
     mg_model, mg_patched = solvers["mg-tfno"].model, solvers["mg-tfno"].model.network[1]
@@ -260,11 +248,11 @@ def study_patching(args) -> dict:
     details["mg-tfno"]["peak_memory_inference_1_window_per_pass_bytes"] = peak_memory(
         infer_one_window_per_pass, device)
     mg_patched.patches_per_pass = backend["patches_per_pass"]
-    figure = error_figure(fields, geometry[0].patch, Path(args.results) / "mg_tfno_error_field.png")
+    figure = error_figure(fields, geometry[0].patch, args.out / "mg_tfno_error_field.png")
     summary = {name: {**summarize(r), **details[name]} for name, r in runs.items()}
     unpatched = summary["tfno (unpatched)"]["mean"]
     summary["mg-tfno"]["error_ratio_to_unpatched"] = summary["mg-tfno"]["mean"] / unpatched
-    return {"machine": machine(device), "case": str(CASE_128.relative_to(ROOT)), "epochs": args.epochs,
+    return {"machine": harness.machine_facts(args.env), "case": str(CASE_128.relative_to(ROOT)), "epochs": args.epochs,
             "seeds": args.seeds, "backend": mg_options,
             "input_compression": patching.input_compression(shape),
             "padding_points": geometry[0].padding, "summary": summary, "runs": runs, "figure": figure.name}
@@ -305,7 +293,6 @@ def study_neuralop(args) -> dict:
     from pdesolve.models.fno import FNO
     from pdesolve.nn.factorized_spectral_conv import FactorizedSpectralConv
 
-    torch.set_num_threads(args.threads)
     device = torch.device("cpu")
     resolved, data = case_data(CASE_64, args)
     opts = resolved.case.backend
@@ -355,27 +342,22 @@ def study_neuralop(args) -> dict:
             with torch.no_grad():
                 pair[impl](xb)
 
-        for impl in pair:  # warm-up
-            step(impl)
-            infer(impl)
-        times = {impl: {"train": [], "infer": []} for impl in pair}
-        for _ in range(args.repeats):  # interleaved, so changes of the machine's load hit both alike
-            for impl in pair:
-                times[impl]["train"].append(median_seconds(lambda impl=impl: step(impl), device, 1))
-                times[impl]["infer"].append(median_seconds(lambda impl=impl: infer(impl), device, 1))
+        calls = {f"{impl} {what}": (lambda impl=impl, fn=fn: fn(impl))
+                 for impl in pair for what, fn in (("train", step), ("infer", infer))}
+        timing = harness.interleaved(calls, args.repeats, threads=args.threads, device=device)
+        median = timing.median
         for impl, build in builders.items():
-            row[impl]["train_step_seconds"] = float(np.median(times[impl]["train"]))
-            row[impl]["inference_seconds"] = float(np.median(times[impl]["infer"]))
+            row[impl]["train_step_seconds"] = median[f"{impl} train"]
+            row[impl]["inference_seconds"] = median[f"{impl} infer"]
             row[impl]["peak_memory_train_step_bytes"] = peak_memory(lambda impl=impl: step(impl), device)
             row[impl]["peak_memory_inference_bytes"] = peak_memory(lambda impl=impl: infer(impl), device)
             torch.manual_seed(0)
             row[impl]["test_rel_l2"] = train_and_test(build(), train, test, args)
             print(f"{label} {impl}: {row[impl]}", flush=True)
-        ours_row, theirs_row = row["pdesolve"], row["neuraloperator"]
-        row["speedup_train"] = theirs_row["train_step_seconds"] / ours_row["train_step_seconds"]
-        row["speedup_inference"] = theirs_row["inference_seconds"] / ours_row["inference_seconds"]
+        row["speedup_train"] = timing.ratios("pdesolve train")["neuraloperator train"]
+        row["speedup_inference"] = timing.ratios("pdesolve infer")["neuraloperator infer"]
         results[label] = row
-    return {"machine": {**machine(device), "neuraloperator": neuralop.__version__},
+    return {"machine": {**harness.machine_facts(args.env), "neuraloperator": neuralop.__version__},
             "case": str(CASE_64.relative_to(ROOT)), "backend": {"width": width, "modes": m, "layers": layers},
             "batch": args.batch, "repeats": args.repeats, "epochs": args.epochs, "rank": args.rank,
             "memory_method": "torch.profiler profile_memory=True: peak of live bytes allocated by torch ops "
@@ -483,13 +465,14 @@ def render(results: dict) -> str:
                   "float32.",
                   "",
                   f"Command: `{s['command']}`", "",
-                  "| model | spectral params (real) | fraction of FNO's | total params | "
-                  "test rel. L2 (mean +- std) | ratio to FNO |", "|---|---|---|---|---|---|"]
-        for name, row in s["summary"].items():
-            lines.append(f"| {name} | {row['spectral_params']:,} | {row['spectral_fraction']:.3f} | "
-                         f"{row['params']:,} | {row['mean']:.4f} +- {row['std']:.4f} (n={row['n']}) | "
-                         f"{row['error_ratio_to_fno']:.2f} |")
-        lines += ["", PAPER["tfno_vs_fno"], "", verdict_tfno(s), ""]
+                  markdown_table([{"model": name, "spectral params (real)": f"{row['spectral_params']:,}",
+                                   "fraction of FNO's": f"{row['spectral_fraction']:.3f}",
+                                   "total params": f"{row['params']:,}",
+                                   "test rel. L2 (mean +- std)":
+                                       f"{row['mean']:.4f} +- {row['std']:.4f} (n={row['n']})",
+                                   "ratio to FNO": f"{row['error_ratio_to_fno']:.2f}"}
+                                  for name, row in s["summary"].items()])]
+        lines += [PAPER["tfno_vs_fno"], "", verdict_tfno(s), ""]
     s = results.get("patching")
     if s:
         mach = s["machine"]
@@ -499,21 +482,10 @@ def render(results: dict) -> str:
                   f"({s['padding_points']} points), input compression {s['input_compression']:.2f}x, "
                   f"{s['epochs']} epochs, {s['seeds']} seed(s).", "",
                   f"Command: `{s['command']}`", "",
-                  "| model | test rel. L2 | error near seams / elsewhere | input per forward pass | "
-                  "peak memory, inference (1 sample) | peak memory, training step | inference time |",
-                  "|---|---|---|---|---|---|---|"]
-        for name, row in s["summary"].items():
-            inp = row["input_per_forward"]
-            size = "x".join(str(n) for n in inp["window"])
-            lines.append(
-                f"| {name} | {row['mean']:.4f} +- {row['std']:.4f} | {row['seam_to_interior']:.2f} | "
-                f"{inp['windows_per_sample']} x {inp['channels']} ch x {size} | "
-                f"{fmt_bytes(row['peak_memory_inference_bytes'])} | "
-                f"{fmt_bytes(row['peak_memory_train_step_bytes'])} | "
-                f"{1e3 * row['inference_seconds']:.1f} ms |")
+                  markdown_table([patching_row(name, row) for name, row in s["summary"].items()])]
         mg = s["summary"]["mg-tfno"]
         one = mg.get("peak_memory_inference_1_window_per_pass_bytes")
-        lines += ["", f"MG-TFNO / unpatched test error: {mg['error_ratio_to_unpatched']:.2f}. With one "
+        lines += [f"MG-TFNO / unpatched test error: {mg['error_ratio_to_unpatched']:.2f}. With one "
                   "window per forward pass (`patches_per_pass: 1`) the MG-TFNO inference peak is "
                   f"{fmt_bytes(one)}.", "",
                   f"![error fields]({s['figure']})", "", PAPER["patching"], "", verdict_patching(s), ""]
@@ -528,35 +500,50 @@ def render(results: dict) -> str:
                   f"Memory: {s['memory_method']}. Test error after {s['epochs']} epochs of the same loop on "
                   "the same data.", "",
                   f"Command: `{s['command']}`", "",
-                  "| model | implementation | params (real) | training step | inference | peak mem. train | "
-                  "peak mem. inference | test rel. L2 |", "|---|---|---|---|---|---|---|---|"]
-        for label, row in s["results"].items():
-            for impl in ("pdesolve", "neuraloperator"):
-                r = row[impl]
-                lines.append(f"| {label} | {impl} | {r['params']:,} | "
-                             f"{1e3 * r['train_step_seconds']:.0f} ms | "
-                             f"{1e3 * r['inference_seconds']:.0f} ms | "
-                             f"{fmt_bytes(r['peak_memory_train_step_bytes'])} | "
-                             f"{fmt_bytes(r['peak_memory_inference_bytes'])} | {r['test_rel_l2']:.4f} |")
-            lines.append(f"| {label} | speed-up (theirs / ours) | | {row['speedup_train']:.2f}x | "
-                         f"{row['speedup_inference']:.2f}x | | | |")
-        lines += ["", verdict_neuralop(s), ""]
+                  markdown_table([r for label, row in s["results"].items() for r in neuralop_rows(label, row)])]
+        lines += [verdict_neuralop(s), ""]
     return "\n".join(lines)
 
 
+def patching_row(name: str, row: dict) -> dict:
+    inp = row["input_per_forward"]
+    size = "x".join(str(n) for n in inp["window"])
+    return {"model": name, "test rel. L2": f"{row['mean']:.4f} +- {row['std']:.4f}",
+            "error near seams / elsewhere": f"{row['seam_to_interior']:.2f}",
+            "input per forward pass": f"{inp['windows_per_sample']} x {inp['channels']} ch x {size}",
+            "peak memory, inference (1 sample)": fmt_bytes(row["peak_memory_inference_bytes"]),
+            "peak memory, training step": fmt_bytes(row["peak_memory_train_step_bytes"]),
+            "inference time": f"{1e3 * row['inference_seconds']:.1f} ms"}
+
+
+def neuralop_rows(label: str, row: dict) -> list[dict]:
+    """Both implementations of one model, then the speed-up."""
+    rows = [{"model": label, "implementation": impl, "params (real)": f"{r['params']:,}",
+             "training step": f"{1e3 * r['train_step_seconds']:.0f} ms",
+             "inference": f"{1e3 * r['inference_seconds']:.0f} ms",
+             "peak mem. train": fmt_bytes(r["peak_memory_train_step_bytes"]),
+             "peak mem. inference": fmt_bytes(r["peak_memory_inference_bytes"]),
+             "test rel. L2": f"{r['test_rel_l2']:.4f}"}
+            for impl, r in ((impl, row[impl]) for impl in ("pdesolve", "neuraloperator"))]
+    return [*rows, {"model": label, "implementation": "speed-up (theirs / ours)",
+                    "training step": f"{row['speedup_train']:.2f}x", "inference": f"{row['speedup_inference']:.2f}x"}]
+
+
 def write(results_dir: Path, section: str | None, payload: dict | None) -> None:
-    path = results_dir / "mg_tfno.json"
-    results = json.loads(path.read_text()) if path.is_file() else {}
+    results = harness.read_json(results_dir / "mg_tfno.json", {})
     if section is not None:
         results[section] = payload
-    results_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=1))
-    (results_dir / "mg_tfno.md").write_text(render(results))
+    harness.write_section(results_dir, "mg_tfno", results, render(results), indent=1)
 
 
-def main(argv: list[str] | None = None) -> None:
+STUDIES = {"tfno-vs-fno": ("tfno_vs_fno", study_tfno_vs_fno), "patching": ("patching", study_patching),
+           "neuralop": ("neuralop", study_neuralop)}
+
+
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("study", choices=["tfno-vs-fno", "patching", "neuralop", "report"])
+    parser.add_argument("study", nargs="?", choices=[*STUDIES, "report"],
+                        help="required, except with --smoke: every study (neuralop where installed), then report")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--epochs", type=int, default=None, help="default: the case's (neuralop study: 6)")
     parser.add_argument("--seeds", type=int, default=3)
@@ -573,29 +560,43 @@ def main(argv: list[str] | None = None) -> None:
                         help="keep only the first N training trajectories of the case's data")
     parser.add_argument("--joint", action="store_true",
                         help="tfno-vs-fno: add joint Tucker at the first rank")
-    parser.add_argument("--data-dir", default=str(ROOT / "data"))
-    parser.add_argument("--results", default=str(ROOT / "benchmarks" / "results"))
+    parser.add_argument("--data-dir", default=None, help="data cache (default data/)")
+    harness.add_output(parser, "--results", "--out")
     parser.add_argument("--merge", default=None, help="report: a results file whose sections to copy in")
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    results_dir = Path(args.results)
+    if args.study is None and not args.smoke:
+        parser.error("a study is required (tfno-vs-fno, patching, neuralop or report)")
     if args.study == "report":
+        results_dir = harness.output(args, "mg_tfno")
         if args.merge:
-            for section, payload in json.loads(Path(args.merge).read_text()).items():
+            for section, payload in harness.read_json(Path(args.merge)).items():
                 write(results_dir, section, payload)
         write(results_dir, None, None)
-        return
-    if args.epochs is None:
-        case = CASE_128 if args.study == "patching" else CASE_64
-        args.epochs = 6 if args.study == "neuralop" else load_case(case).case.train.epochs
-    studies = {"tfno-vs-fno": ("tfno_vs_fno", study_tfno_vs_fno), "patching": ("patching", study_patching),
-               "neuralop": ("neuralop", study_neuralop)}
-    section, study = studies[args.study]
-    payload = study(args)
-    payload["command"] = " ".join([Path(sys.executable).parent.parent.name + "/bin/python",
-                                   "benchmarks/mg_tfno.py", *(argv if argv is not None else sys.argv[1:])])
-    write(results_dir, section, payload)
-    print(f"wrote {results_dir / 'mg_tfno.json'} [{section}]")
+        return harness.read_json(results_dir / "mg_tfno.json")
+    device = torch.device("cpu") if args.study == "neuralop" else resolve_device(args.device)
+    # the interpreter's environment matters here (neuraloperator lives in .venv-bench)
+    python = Path(sys.executable).parent.parent.name + "/bin/python"
+    args.env = harness.start(args, __file__, argv, device=device, threads=args.threads, python=python)
+    args.data_dir = harness.work_dir(args, ROOT / "data", args.data_dir)
+    if args.smoke:
+        args.seeds, args.repeats, args.batch = 1, 2, 2
+    todo = [args.study] if args.study else [
+        s for s in STUDIES if s != "neuralop" or importlib.util.find_spec("neuralop") is not None]
+    for name in todo:
+        section, study = STUDIES[name]
+        epochs = args.epochs
+        if args.epochs is None:
+            case = CASE_128 if name == "patching" else CASE_64
+            args.epochs = 6 if name == "neuralop" else load_case(case).case.train.epochs
+        if args.smoke:
+            args.epochs = 1
+        payload = study(args)
+        payload["command"] = args.env["command"]
+        payload["environment"] = args.env
+        write(args.out, section, payload)
+        args.epochs = epochs
+        print(f"wrote {args.out / 'mg_tfno.json'} [{section}]")
+    return harness.read_json(args.out / "mg_tfno.json")
 
 
 if __name__ == "__main__":

@@ -20,19 +20,20 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 import time
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
+import harness  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from les_report import machine, stamp, write_report  # noqa: E402
+from les_report import write_report  # noqa: E402
 
 from pdesolve.data.grid import Grid  # noqa: E402
+from pdesolve.engines.tables import markdown_table  # noqa: E402
 from pdesolve.numerics.filters import filter_width, les_cutoff  # noqa: E402
 from pdesolve.numerics.vector_calculus import divergence, vorticity_3d  # noqa: E402
 from pdesolve.problems.navier_stokes_3d import enstrophy, kinetic_energy, taylor_green_velocity  # noqa: E402
@@ -81,24 +82,37 @@ def peak(h: dict, key: str) -> tuple[float, float]:
     return h["times"][i], h[key][i]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--sizes", type=int, nargs="+", default=[32, 64])
     parser.add_argument("--les-size", type=int, default=32)
     parser.add_argument("--t-end", type=float, default=12.0)
     parser.add_argument("--dt", type=float, default=0.01)
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    harness.add_output(parser)
     parser.add_argument("--from-json", type=Path, help="rebuild taylor_green.md from this JSON")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.smoke:  # 16^3 DNS and LES to t = 0.3
+        args.sizes, args.les_size, args.t_end = [16], 16, 0.3
     if args.from_json:
         report = json.loads(args.from_json.read_text())
-        write_report(args.out, "taylor_green", report, markdown(report))
-        return
+        write_report(harness.output(args, "taylor_green"), "taylor_green", report, markdown(report))
+        return report
     device = torch.device(args.device)
-    torch.set_num_threads(1)
+    env = harness.start(args, __file__, argv, device=device, threads=1)
+    default_dtype = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
+    try:
+        report = run(args, device, env)
+    finally:
+        torch.set_default_dtype(default_dtype)
+    write_report(args.out, "taylor_green", report, markdown(report))
+    print(markdown(report))
+    return report
 
+
+def run(args, device: torch.device, env: dict) -> dict:
+    """The regression value, the DNS and LES histories, their table rows and the figure."""
     grid = Grid.uniform(3, 32, length=2 * math.pi)
     u = integrate_velocity_3d(taylor_green_velocity(grid, device), grid, [0.1], viscosity=NU, dt=0.01)[:, -1]
     regression = {"E": kinetic_energy(u).item(), "enstrophy": enstrophy(u, grid).item()}
@@ -138,11 +152,9 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.out / "taylor_green.png", dpi=110, bbox_inches="tight")
 
-    command = "python benchmarks/taylor_green.py " + " ".join(sys.argv[1:])
-    report = {"machine": machine(device), "date": stamp(), "command": command, "dt": args.dt,
-              "regression": regression, "rows": rows, "runs": runs}
-    write_report(args.out, "taylor_green", report, markdown(report))
-    print(markdown(report))
+    plt.close(fig)
+    return {"machine": harness.machine(env), "date": env["created"], "command": env["command"], "dt": args.dt,
+            "regression": regression, "rows": rows, "runs": runs, "environment": env}
 
 
 def reading(rows: list[dict]) -> str:
@@ -162,21 +174,24 @@ def reading(rows: list[dict]) -> str:
     return text
 
 
+def smoke(report: dict) -> bool:
+    return report.get("environment", {}).get("smoke", False)
+
+
 def markdown(report: dict) -> str:
     regression, rows = report["regression"], report["rows"]
     return "\n".join([
         "## Taylor-Green vortex, Re = 1600 (3-D pseudo-spectral solver and LES models)\n",
         f"Machine: {report['machine']}; date {report['date']}; command `{report['command']}`; float64, RK4, "
-        f"dt = {report['dt']}.\n",
+        f"dt = {report['dt']}."
+        + (" Smoke run at toy sizes: a check of the script, not a result." if smoke(report) else "") + "\n",
         f"* E(t = 0.1), N = 32, dt = 0.01: **{regression['E']:.12f}** (spectralDNS regression {E01}); "
         f"enstrophy {regression['enstrophy']:.12f} ({ENSTROPHY01}).",
         f"* Published 512^3 peak of -dE/dt: **{PEAK}** at t = {PEAK_T}.\n",
-        "| run | peak t | peak -dE/dt | vs 512^3 peak | E(8) | E(10) | s/step | max div / max omega |",
-        "|---|---|---|---|---|---|---|---|",
-        *[f"| {r['run']} | {r['peak_t']:.2f} | {r['peak_minus_dEdt']:.5f} | {r['peak_rel_err']:+.1%} | "
-          f"{fmt(r['E(8)'])} | {fmt(r['E(10)'])} | {r['s_per_step']:.3g} | {r['div/|omega|']:.1e} |"
-          for r in rows],
-        "",
+        markdown_table([{"run": r["run"], "peak t": f"{r['peak_t']:.2f}", "peak -dE/dt": f"{r['peak_minus_dEdt']:.5f}",
+                         "vs 512^3 peak": f"{r['peak_rel_err']:+.1%}", "E(8)": fmt(r["E(8)"]),
+                         "E(10)": fmt(r["E(10)"]), "s/step": f"{r['s_per_step']:.3g}",
+                         "max div / max omega": f"{r['div/|omega|']:.1e}"} for r in rows]),
         "Reference E(8) = 0.09829, E(10) = 0.07448 (512^3). -dE/dt is the central difference of E(t) sampled "
         "every 0.1; LES runs keep the modes |k| <= 10 of the 32^3 grid (the filtered-DNS cutoff). "
         "Figure: taylor_green.png.\n",

@@ -13,7 +13,8 @@ Protocol (reduced from Zhang et al., NeurIPS 2024; see docs/backends/um2n.md):
 4. Uniform monitor: the trained network on the test meshes with monitor 1 everywhere (the
    mover's fixed point: Monge--Ampere does not move the mesh).
 
-Writes benchmarks/results/um2n.json, um2n.md and um2n_meshes.png.
+Writes benchmarks/results/um2n.json, um2n.md and um2n_meshes.png (``--smoke``: toy meshes and
+network, one epoch, into ``--out``).
 
     .venv/bin/python benchmarks/um2n.py [--epochs 50 --n-train 120] [--run RUN] [--device cuda]
         [--set backend.decoder_widths=[254,508,250,120,20] --set backend.decoder_heads=6 ...]
@@ -28,14 +29,10 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import platform  # noqa: E402
 import shutil  # noqa: E402
-import sys  # noqa: E402
-from datetime import datetime, timezone  # noqa: E402
-from pathlib import Path  # noqa: E402
 
+import harness  # noqa: E402
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 
 from pdesolve.backends.um2n import MeshGraph  # noqa: E402
 from pdesolve.config import load_case  # noqa: E402
@@ -44,11 +41,15 @@ from pdesolve.data.samples import select_split  # noqa: E402
 from pdesolve.engines.compare import compare_run  # noqa: E402
 from pdesolve.engines.data import load_or_generate  # noqa: E402
 from pdesolve.engines.runs import RunDir  # noqa: E402
+from pdesolve.engines.tables import markdown_table  # noqa: E402
 from pdesolve.engines.train import train_case  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "benchmarks" / "results"
-WORK = ROOT / "benchmarks" / "out" / "um2n"
+ROOT = harness.ROOT
+NAME = "um2n"
+# --smoke: coarse meshes (h = 0.1), 2 + 1 + 1 samples, a narrow network, one epoch
+SMOKE = ["problem.mesh_sizes=[0.1, 0.11]", "problem.reference_mesh_size=0.03", "problem.unseen_mesh_size=0.09",
+         "data.n_val=1", "data.n_test=1", "backend.decoder_widths=[14, 30, 14, 8, 6]", "backend.decoder_heads=2",
+         "backend.encoder_dim=16", "backend.encoder_heads=2", "train.batch_size=2"]
 # What the paper claims (the stored copy of arXiv 2407.00382 exposes only its abstract; its
 # tables could not be read -- see /work/shared/reference/mesh.md 2.8): UM2N's error reduction on
 # Helmholtz close to Monge-Ampere's, no tangling where MA fails, and far faster than MA.
@@ -83,7 +84,7 @@ def uniform_monitor_displacement(solver, test) -> dict[str, float]:
     return {k: float(np.mean(v)) for k, v in out.items()}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--n-train", type=int, default=120)
@@ -91,11 +92,18 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda (training and the network's timing)")
     parser.add_argument("--set", dest="extra", action="append", default=[], metavar="PATH=VALUE",
                         help="further case overrides, e.g. backend.decoder_heads=6 (repeatable)")
-    args = parser.parse_args()
-    torch.set_num_threads(1)
+    parser.add_argument("--work", default=None, help="data and runs (default benchmarks/out/um2n)")
+    harness.add_output(parser)
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.epochs, args.n_train = 1, 2
+    env = harness.start(args, __file__, argv, device=args.device, threads=1,
+                        python="OMP_NUM_THREADS=1 .venv/bin/python")
+    work = harness.work_dir(args, harness.WORK / NAME, args.work)
     overrides = [
-        f"data.cache_dir={WORK / 'data'}",
-        f"output.runs_dir={WORK / 'runs'}",
+        *(SMOKE if args.smoke else []),
+        f"data.cache_dir={work / 'data'}",
+        f"output.runs_dir={work / 'runs'}",
         "train.threads=1",
         f"train.device={args.device}",
         f"train.epochs={args.epochs}",
@@ -123,13 +131,11 @@ def main() -> None:
         "tangled_meshes": int((train["ma_tangled"] > 0).sum()),
         "meshes": int(train.sizes["sample"]),
     }
-    command = "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/um2n.py " + " ".join(sys.argv[1:])
     result = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores (shared), "
-        f"torch {torch.__version__}",
-        "threads": torch.get_num_threads(),
-        "command": command,
+        "date": env["created"],
+        "machine": f"{harness.cpu_name()}, {env['cpu_count']} cores (shared), torch {env['torch']}",
+        "threads": env["torch_threads"],
+        "command": env["command"],
         "run": str(run.path),
         "data": str(data_path),
         "case": resolved.case.model_dump(mode="json"),
@@ -141,23 +147,14 @@ def main() -> None:
         "uniform_monitor_displacement_over_h": uniform,
         "monge_ampere_training_data": ma_data,
         "paper": PAPER,
+        "environment": env,
     }
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "um2n.json").write_text(json.dumps(strict_json(result), indent=2, allow_nan=False))
     figure = comparison.out_dir / "meshes.png"
     if figure.is_file():
-        shutil.copyfile(figure, OUT / "um2n_meshes.png")
-    (OUT / "um2n.md").write_text(report(result))
-    print((OUT / "um2n.md").read_text())
-
-
-def strict_json(value):
-    """``value`` with NaN floats as None (standard JSON has no NaN)."""
-    if isinstance(value, dict):
-        return {k: strict_json(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [strict_json(v) for v in value]
-    return None if isinstance(value, float) and value != value else value
+        shutil.copyfile(figure, args.out / "um2n_meshes.png")
+    harness.write_section(args.out, NAME, result, report(harness.strict_json(result)), strict=True)
+    print(report(harness.strict_json(result)))
+    return result
 
 
 def missing(value) -> bool:
@@ -235,6 +232,17 @@ def claims(r: dict) -> list[str]:
     return out
 
 
+def compare_row(row: dict) -> dict:
+    return {"set": row["set"], "method": row["method"], "meshes": str(row["meshes"]), "nodes": f"{row['nodes']:.0f}",
+            "error reduction (mean +- std)":
+                f"{100 * row['error_reduction']:.1f} % +- {100 * row['error_reduction_std']:.1f}",
+            "meshes with error": str(row["error_meshes"]),
+            "tangled cells (meshes)": f"{row['tangled_cells']} ({row['tangled_meshes']})",
+            "s / mesh (wall)": f"{row['seconds_per_mesh']:.3g}", "CPU s / mesh": f"{row['cpu_seconds_per_mesh']:.3g}",
+            "MA iterations": "" if missing(row["iterations"]) else f"{row['iterations']:.0f}",
+            "MA unconverged": "" if missing(row["unconverged_meshes"]) else f"{row['unconverged_meshes']}"}
+
+
 def report(r: dict) -> str:
     c = r["case"]
     lines = [
@@ -263,19 +271,8 @@ def report(r: dict) -> str:
         "Hessian monitor re-computed on every iterate. Wall time is inflated by other jobs on the shared "
         "machine; CPU time (this process) less so.",
         "",
-        "| set | method | meshes | nodes | error reduction (mean +- std) | meshes with error | "
-        "tangled cells (meshes) | s / mesh (wall) | CPU s / mesh | MA iterations | MA unconverged |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        markdown_table([compare_row(row) for row in r["compare"]]).rstrip(),
     ]
-    for row in r["compare"]:
-        it = "" if missing(row["iterations"]) else f"{row['iterations']:.0f}"
-        unc = "" if missing(row["unconverged_meshes"]) else f"{row['unconverged_meshes']}"
-        lines.append(
-            f"| {row['set']} | {row['method']} | {row['meshes']} | {row['nodes']:.0f} | "
-            f"{100 * row['error_reduction']:.1f} % +- {100 * row['error_reduction_std']:.1f} | "
-            f"{row['error_meshes']} | {row['tangled_cells']} ({row['tangled_meshes']}) | "
-            f"{row['seconds_per_mesh']:.3g} | {row['cpu_seconds_per_mesh']:.3g} | {it} | {unc} |"
-        )
     u, ma = r["uniform_monitor_displacement_over_h"], r["monge_ampere_training_data"]
     lines += [
         "",

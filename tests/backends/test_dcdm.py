@@ -5,6 +5,7 @@ engine, persistence, the shipped cases and the CLI (train, compare, solve)."""
 import json
 
 import numpy as np
+import pytest
 import torch
 import xarray as xr
 from pdesolve.cli.app import app
@@ -91,6 +92,7 @@ def test_network_is_local_with_a_receptive_radius_of_21_cells():
     assert seen.max(0).values.tolist() == [48 + 22, 48 + 22]
 
 
+@pytest.mark.slow  # a long verification: pytest -m slow
 def test_3d_training_leaves_the_loss_plateau_on_small_inputs():
     """Right-hand sides with the per-cell size of unit vectors on a 64^3 grid (here 8^3 scaled down):
     40 Adam steps must bring the one-step loss well below 1 (before input normalisation: 0.995)."""

@@ -1,8 +1,7 @@
 """GP-HM (gp-spectral): kernel derivatives, Kronecker algebra, factor gradients, the GP derivative
-operator, a low-frequency solve to 1e-4, persistence, netCDF output and the train path."""
+operator, a low-frequency solve to 1e-4 (slow), persistence, netCDF output and the train path."""
 
 import math
-import time
 
 import pytest
 import torch
@@ -204,23 +203,25 @@ def field_data(problem, resolution=300):
     return add_splits(problem.generate(3, 0, resolution=resolution), 1, 1, 1)
 
 
-def test_low_frequency_poisson_solved_to_1e_4_within_a_minute():
-    """sin(6x) on [0, 2 pi], 40 collocation points: GP-HM-StM finds the frequency 6 and its best of 40
-    checkpoints (4000 Adam steps, the paper's protocol) is below 1e-4 (the error plateaus near 3e-4,
-    then dips below 1e-4 from about 2400 steps on, between spikes), in under a minute of CPU time."""
+@pytest.mark.slow  # a long verification: pytest -m slow
+def test_low_frequency_poisson_solved_to_1e_4():
+    """sin(6x) on [0, 2 pi], 40 collocation points, the paper's protocol (constant Adam lr 0.01, 4000
+    steps, 40 checkpoints): GP-HM-StM finds the frequency 6, its best checkpoint is below 1e-4 (the
+    paper's statistic; 3.6e-5 here), and not by one lucky dip between Adam's spikes: at least a quarter
+    of the checkpoints of the second half are below 1e-4 too (11 of 20 here; smooth decaying schedules
+    plateau at 1.3e-4). Deterministic: one thread, fixed seed. Time per step: benchmarks/gp_spectral.py."""
     problem = Poisson({"solution": "sin6x"})
     data = field_data(problem)
     solver = get_backend("gp-spectral", **QUICK)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        start = time.process_time()
         report = solver.fit(problem, data, Trainer(TrainConfig(epochs=40, **PAPER_ADAM), "cpu"))
-        seconds = time.process_time() - start
     finally:
         torch.set_num_threads(threads)
     assert report.best_val < 1e-4
-    assert seconds < 60
+    second_half = [h["val_rel_l2"] for h in report.history[20:]]
+    assert sum(err < 1e-4 for err in second_half) >= len(second_half) // 4, second_half
     top = solver.dominant_frequencies(top=1)[0][0]
     assert top == pytest.approx(6.0, abs=0.1)
 

@@ -82,6 +82,7 @@ def test_warm_start_continues_from_the_previous_weights():
     assert torch.allclose(u[0], u[2], atol=1e-5)
 
 
+@pytest.mark.slow  # a long verification: pytest -m slow
 def test_a_few_advection_steps_keep_the_pulse():
     """Fit the pulse, take 3 midpoint steps: the pulse stays within 6% relative L2 of the exact
     translated Gaussian, keeps its height and moves at speed a."""
@@ -97,6 +98,7 @@ def test_a_few_advection_steps_keep_the_pulse():
     assert peak == pytest.approx(-1.5 + 0.25 * 0.6, abs=0.02)
 
 
+@pytest.mark.slow  # a long verification: pytest -m slow
 def test_projection_removes_divergence():
     """The pressure solve and the projection (the last two Euler sub-problems) on a velocity with a
     gradient part, Taylor-Green + grad phi: the divergence falls far below its starting value and

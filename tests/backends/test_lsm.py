@@ -124,6 +124,7 @@ def test_block_acts_patch_by_patch():
     assert diff[4:].max() == 0 and diff[:, 4:].max() == 0
 
 
+@pytest.mark.slow  # a long verification: pytest -m slow
 def test_tiny_overfit():
     """A small LSM fits 4 smooth input -> output pairs to a few percent."""
     torch.manual_seed(0)

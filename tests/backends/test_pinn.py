@@ -1,5 +1,6 @@
 """The PINN baseline: its physics loss, point sampling, training through the Trainer, persistence."""
 
+import pytest
 import torch
 
 from pdesolve.backends import Solver, get_backend
@@ -43,6 +44,7 @@ def test_point_batches_follow_the_generator():
     assert torch.equal(a, b) and not torch.equal(a, c)
 
 
+@pytest.mark.slow  # a long verification: pytest -m slow
 def test_training_lowers_the_physics_loss_and_the_state_reloads(tmp_path):
     problem = Poisson({"solution": "sin6x"})
     data = add_splits(problem.generate(3, 0, resolution=64), 1, 1, 1)

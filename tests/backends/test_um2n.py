@@ -97,7 +97,11 @@ def test_loss_terms():
 
 
 def test_fit_reduces_the_loss_and_scores(data):
+    """Four epochs on four meshes already move the held-out mesh so that the P1 error drops (by 2-4 %
+    over seeds 0-5; Monge-Ampere: 17 %) without inverting a cell: a mover that does not move, moves
+    the wrong way or tangles fails. Time per mesh is measured by benchmarks/um2n.py."""
     problem, ds = data
+    torch.manual_seed(0)
     solver = UM2NSolver(SMALL)
     report = solver.fit(problem, ds, Trainer(TrainConfig(epochs=4, batch_size=2, lr=3e-3, optimizer="adam")))
     losses = [h["train_loss"] for h in report.history]
@@ -110,7 +114,8 @@ def test_fit_reduces_the_loss_and_scores(data):
         "seconds_per_mesh",
         "error_reduction_monge_ampere",
     }
-    assert scores["seconds_per_mesh"] < 1.0
+    assert scores["tangled_cells"] == 0
+    assert 0 < scores["error_reduction"] < scores["error_reduction_monge_ampere"]
     moved = solver.solve(problem, select_split(ds, "test"))
     assert moved.attrs["mesh_layout"] == "padded_per_sample"
     assert {"original_x", "original_y", "monitor", "seconds"} <= set(moved.data_vars)
@@ -155,15 +160,24 @@ def test_train_rollout_and_compare(tmp_path):
     roll = read_netcdf(summary.rollout["path"])
     assert roll["mesh"].attrs["cf_role"] == "mesh_topology"
     assert {"monge_ampere_x", "original_x", "monitor", "error_reduction_model"} <= set(roll.variables)
-    assert summary.rollout["tangled_cells"] >= 0 and summary.figure.is_file()
+    assert summary.rollout["tangled_cells"] == 0 and summary.figure.is_file()
     comparison = compare_run(summary.run_dir)
-    rows = {(r["set"], r["method"]) for r in comparison.rows}
-    assert rows == {
+    rows = {(r["set"], r["method"]): r for r in comparison.rows}
+    assert set(rows) == {
         (s, m) for s in ("test", "unseen_resolution", "polygon") for m in ("um2n", "monge_ampere")
     }
     names = {f.name for f in comparison.files}
     assert {"table.md", "meshes.png", "statistics.nc", "test_0_um2n.vtu", "meshes_polygon.nc"} <= names
     table = json.loads((comparison.out_dir / "table.json").read_text())
-    assert all(r["seconds_per_mesh"] > 0 for r in table["rows"])
+    assert all(r["tangled_cells"] == 0 for r in table["rows"])
+    for s in ("test", "unseen_resolution", "polygon"):  # both movers moved the same meshes
+        assert rows[(s, "um2n")]["meshes"] == rows[(s, "monge_ampere")]["meshes"] == 1
+        assert rows[(s, "um2n")]["nodes"] == rows[(s, "monge_ampere")]["nodes"] > 0
+    # the error reduction of the test meshes is the same through score, rollout and compare
+    test_row = rows[("test", "um2n")]
+    assert test_row["error_reduction"] == pytest.approx(summary.rollout["error_reduction"], rel=1e-9)
+    assert test_row["error_reduction"] == pytest.approx(summary.test["error_reduction"], rel=1e-9)
+    assert rows[("test", "monge_ampere")]["error_reduction"] == pytest.approx(
+        summary.rollout["error_reduction_monge_ampere"], rel=1e-5)
     stats = xr.open_dataset(comparison.out_dir / "statistics.nc")
     assert stats.sizes["mesh"] == 3
