@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
 from pdesolve.errors import UserError
+from pdesolve.version import __version__
 
 
 def atomic_replace(path: Path, write) -> Path:
@@ -32,15 +34,32 @@ def atomic_replace(path: Path, write) -> Path:
 
 
 def _encoding(ds: xr.Dataset) -> dict:
+    """Compression for large float fields; no ``_FillValue`` on coordinates (CF 2.5.1)."""
     enc = {}
     for name, var in ds.variables.items():
         if var.dtype.kind == "f" and var.ndim >= 2:
             enc[name] = {"zlib": True, "complevel": 1}
+        if name in ds.coords:
+            enc.setdefault(name, {})["_FillValue"] = None
     return enc
 
 
+def with_cf_conventions(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` with what every file pdesolve writes carries (added where missing, so applying it
+    twice changes nothing): an integer ``sample`` coordinate when there is a sample dimension, and a
+    ``history`` attribute (CF 2.6.2)."""
+    if "sample" in ds.dims and "sample" not in ds.coords:
+        ds = ds.assign_coords(sample=xr.Variable(("sample",), np.arange(ds.sizes["sample"], dtype=np.int32),
+                                                 {"long_name": "sample index", "units": "1"}))
+    if not ds.attrs.get("history"):
+        stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        ds = ds.assign_attrs(history=f"{stamp} written by pdesolve {__version__}")
+    return ds
+
+
 def write_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
-    """Write ``ds`` to ``path`` (netCDF4 format) atomically and return the path."""
+    """Write ``ds`` to ``path`` (netCDF4 format, `with_cf_conventions`) atomically and return the path."""
+    ds = with_cf_conventions(ds)
     return atomic_replace(
         Path(path), lambda tmp: ds.to_netcdf(tmp, engine="netcdf4", encoding=_encoding(ds))
     )

@@ -16,7 +16,7 @@ from typing import Literal, NamedTuple
 import xarray as xr
 
 from pdesolve.config import ResolvedCase
-from pdesolve.data.netcdf import read_netcdf, write_netcdf
+from pdesolve.data.netcdf import read_netcdf, with_cf_conventions, write_netcdf
 from pdesolve.data.samples import add_splits
 from pdesolve.engines.device import resolve_device
 from pdesolve.errors import UserError
@@ -129,6 +129,6 @@ def load_or_generate(resolved: ResolvedCase, *, out: str | Path | None = None, f
         return CaseData(read_netcdf(path), path, None)
     ds = resolved.problem.generate(recipe["n"], d.seed, resolution=d.resolution,
                                    device=resolve_device(d.device), batch_size=d.batch_size)
-    ds = add_splits(ds, d.n_train, d.n_val, d.n_test)
+    ds = with_cf_conventions(add_splits(ds, d.n_train, d.n_val, d.n_test))  # what the file will hold
     write_netcdf(ds, path)
     return CaseData(ds, path, reason)
