@@ -17,12 +17,13 @@ Every error names the file, the dotted field path and what was expected (`UserEr
 from __future__ import annotations
 
 import copy
+import importlib.util
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pdesolve.errors import UserError, validation_error
 
@@ -74,6 +75,15 @@ class TrainConfig(Section):
     patience: int | None = Field(
         None, gt=0, description="stop after this many epochs without a better validation error")
     threads: int | None = Field(None, gt=0, description="torch CPU threads; null = torch's default")
+    log_to: list[Literal["csv", "tensorboard"]] = Field(
+        default_factory=list, description="metrics also to metrics.csv and/or TensorBoard (RUN/tensorboard)")
+
+    @field_validator("log_to")
+    @classmethod
+    def _tensorboard_installed(cls, kinds: list[str]) -> list[str]:
+        if "tensorboard" in kinds and importlib.util.find_spec("tensorboard") is None:
+            raise ValueError("TensorBoard logging needs the tensorboard package (pip install tensorboard)")
+        return list(dict.fromkeys(kinds))
 
 
 class RolloutConfig(Section):

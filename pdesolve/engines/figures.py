@@ -244,3 +244,38 @@ def residual_histories(curves: Mapping[str, Sequence[np.ndarray]], path: Path, *
     ax.grid(alpha=0.3, which="both")
     ax.legend()
     return _save(fig, path)
+
+
+def training_curves(records: Sequence[Mapping], path: Path, *, title: str) -> Path:
+    """Losses per metrics record (``train_loss``, ``val_rel_l2`` and every ``*_loss``; log scale)
+    and the learning rate (right axis), one line per stage; stage boundaries dotted."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    lr_ax = None
+    stages = list(dict.fromkeys(r.get("stage") for r in records))
+    keys = list(dict.fromkeys(k for r in records for k in r
+                              if k in ("train_loss", "val_rel_l2") or (k.endswith("_loss") and k != "last_loss")))
+    for s_index, stage in enumerate(stages):
+        index = [i for i, r in enumerate(records) if r.get("stage") == stage]
+        prefix = f"{stage}: " if stage else ""
+        for k_index, key in enumerate(keys):
+            values = np.array([float(records[i].get(key, np.nan)) for i in index])
+            if np.isfinite(values).any() and (values[np.isfinite(values)] > 0).any():
+                ax.plot(index, values, "o-" if len(index) < 40 else "-", ms=2.5, color=f"C{k_index}",
+                        alpha=1.0 if s_index == len(stages) - 1 else 0.6, label=f"{prefix}{key}")
+        lrs = np.array([float(records[i].get("lr", np.nan)) for i in index])
+        if np.isfinite(lrs).any():
+            lr_ax = lr_ax or ax.twinx()
+            lr_ax.plot(index, lrs, ":", color="gray", lw=1)
+        if s_index:
+            ax.axvline(index[0] - 0.5, color="k", ls=":", lw=0.8)
+    ax.set_yscale("log")
+    ax.set_xlabel("metrics record (epoch, or time step for INSR)")
+    ax.set_ylabel("loss / validation error")
+    if lr_ax is not None:
+        lr_ax.set_ylabel("learning rate (dotted)")
+        lr_ax.set_yscale("log")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+    ax.set_title(title)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return _save(fig, path)

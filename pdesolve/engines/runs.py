@@ -31,6 +31,7 @@ class RunDir:
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        self.sinks: list = []  # further metric writers (`pdesolve.engines.metric_sinks`)
 
     # ----------------------------------------------------------------------- paths
     case_file = property(lambda self: self.path / "case.yaml")
@@ -85,6 +86,8 @@ class RunDir:
             f.write(json.dumps(record) + "\n")
             f.flush()
             os.fsync(f.fileno())
+        for sink in self.sinks:
+            sink.write(record)
 
     def log(self, message: str) -> None:
         stamp = datetime.now().strftime("%Y-%m-%d %H:%M:%S")

@@ -26,12 +26,14 @@ from torch import nn
 from pdesolve.backends.base import DEFAULT_LR, FitReport, Solver, Stage
 from pdesolve.config import ResolvedCase, TrainConfig
 from pdesolve.data.samples import select_split
+from pdesolve.engines import figures
 from pdesolve.engines.data import load_or_generate
 from pdesolve.engines.device import describe, resolve_device, seed_everything
+from pdesolve.engines.metric_sinks import metric_sinks
 from pdesolve.engines.runs import RunDir
 from pdesolve.errors import NonFiniteError, UserError
 from pdesolve.metrics import LOSSES
-from pdesolve.progress import make_progress
+from pdesolve.progress import log_progress_to, make_progress
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 
@@ -346,22 +348,30 @@ def train_case(resolved: ResolvedCase | None = None, *, run_dir: str | Path | No
         overrides: ``--set`` strings applied to a resumed run's case (e.g. more epochs).
         rollout: roll out on the test set at the end.
     """
-    from pdesolve.engines.rollout import rollout_run
-
     state = None
     if resume is not None:
         run = RunDir.open(resume)
         resolved = run.load_case(overrides)
+        dev = resolve_device(device or resolved.case.train.device)
         state = run.load_checkpoint()
         run.write_text("case.yaml", resolved.to_yaml())
     else:
         if resolved is None:
             raise UserError("no case given")
         cfg = resolved.case
+        dev = resolve_device(device or cfg.train.device)  # before the run directory: a failed start leaves none
         run = RunDir.create(cfg.output.runs_dir, cfg.name, resolved.backend_cls.name, run_dir)
         run.write_text("case.yaml", resolved.to_yaml())
+    with log_progress_to(run.log_file):
+        return _train_run(run, resolved, dev, state, rollout)
+
+
+def _train_run(run: RunDir, resolved: ResolvedCase, dev: torch.device, state: dict | None,
+               rollout: bool) -> TrainSummary:
+    """Data, fit, training curves, test, rollout and summary of a prepared run directory."""
+    from pdesolve.engines.rollout import rollout_run
+
     cfg = resolved.case
-    dev = resolve_device(device or cfg.train.device)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     seed_everything(cfg.train.seed)
@@ -373,7 +383,11 @@ def train_case(resolved: ResolvedCase | None = None, *, run_dir: str | Path | No
     run.log(f"data {data_path}: {case_data.status}")
     solver = resolved.make_solver()
     trainer = Trainer(cfg.train, dev, run, resume=state)
-    report = solver.fit(resolved.problem, data, trainer)
+    with metric_sinks(run, cfg.train.log_to):
+        report = solver.fit(resolved.problem, data, trainer)
+    if cfg.output.figures and run.metrics():
+        figures.training_curves(run.metrics(), run.figures_dir / "training.png",
+                                title=f"{cfg.name} ({resolved.backend_cls.name}): training")
     best = run.load_solver(dev)
     test = best.score(resolved.problem, select_split(data, "test"))
     run.log(f"test: {json.dumps(test)}")
