@@ -28,8 +28,8 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode="rich",
 )
-out = Console()
-err = Console(stderr=True)
+out = Console(width=None if sys.stdout.isatty() else 160)  # files and pipes: no 80-column squeeze
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 1000)
 
 SetOption = Annotated[list[str] | None, typer.Option(
     "--set", metavar="PATH=VALUE", help="Override a case field by its dotted path, e.g. train.epochs=2 (repeatable).")]
@@ -60,6 +60,21 @@ def command(fn):
             raise typer.Exit(1) from None
 
     return app.command()(wrapper)
+
+
+def _listing(title: str, columns: list[str], rows: list[list[str]], keys: int = 1) -> None:
+    """A table whose first ``keys`` columns (names) are never cut: as wide as their longest entry;
+    the other columns wrap."""
+    table = Table(title=title, title_justify="left")
+    for i, col in enumerate(columns):
+        if i < keys:
+            width = max([len(col), *(len(r[i]) for r in rows)])
+            table.add_column(col, no_wrap=True, min_width=width)
+        else:
+            table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(*(escape(str(c)) for c in row))
+    out.print(table)
 
 
 def _summary(title: str, rows: list[tuple[str, object]]) -> None:
@@ -215,22 +230,13 @@ def backends(
     from pdesolve.backends import PresetOptions, list_backends
 
     if presets:
-        table = Table(title="model size presets (backend.preset)", title_justify="left")
-        for col in ("backend", "preset", "sizes", "from"):
-            table.add_column(col)
-        for name, cls in list_backends().items():
-            if issubclass(cls.Options, PresetOptions):
-                for preset in cls.Options.presets:
-                    sizes = ", ".join(f"{k} {v}" for k, v in preset.sizes().items())
-                    table.add_row(name, preset.name, escape(sizes), preset.source)
-        out.print(table)
+        rows = [[name, preset.name, ", ".join(f"{k} {v}" for k, v in preset.sizes().items()), preset.source]
+                for name, cls in list_backends().items() if issubclass(cls.Options, PresetOptions)
+                for preset in cls.Options.presets]
+        _listing("model size presets (backend.preset)", ["backend", "preset", "sizes", "from"], rows, keys=2)
         return
-    table = Table(title="backends", title_justify="left")
-    for col in ("name", "kind", "tasks", "description"):
-        table.add_column(col)
-    for name, cls in list_backends().items():
-        table.add_row(name, cls.kind, ", ".join(cls.tasks), cls.description)
-    out.print(table)
+    rows = [[name, cls.kind, ", ".join(cls.tasks), cls.description] for name, cls in list_backends().items()]
+    _listing("backends", ["name", "kind", "tasks", "description"], rows)
 
 
 @command
@@ -238,14 +244,12 @@ def cases():
     """List the shipped case files."""
     from pdesolve.config import read_yaml, shipped_cases
 
-    table = Table(title="shipped cases (pdesolve train NAME)", title_justify="left")
-    for col in ("name", "problem", "backend", "description"):
-        table.add_column(col)
+    rows = []
     for name, path in sorted(shipped_cases().items()):
         raw = read_yaml(path)
-        table.add_row(name, str(raw.get("problem", {}).get("name", "")),
-                      str(raw.get("backend", {}).get("name", "")), str(raw.get("description", "")))
-    out.print(table)
+        rows.append([name, str(raw.get("problem", {}).get("name", "")), str(raw.get("backend", {}).get("name", "")),
+                     str(raw.get("description", ""))])
+    _listing("shipped cases (pdesolve train NAME)", ["name", "problem", "backend", "description"], rows, keys=3)
 
 
 @command
@@ -253,12 +257,49 @@ def problems():
     """List the registered problems with their task."""
     from pdesolve.problems import list_problems
 
-    table = Table(title="problems", title_justify="left")
-    for col in ("name", "task", "description"):
-        table.add_column(col)
-    for name, cls in list_problems().items():
-        table.add_row(name, cls.task, cls.description)
-    out.print(table)
+    rows = [[name, cls.task, cls.description] for name, cls in list_problems().items()]
+    _listing("problems", ["name", "task", "description"], rows, keys=2)
+
+
+@command
+def runs(
+    folder: Annotated[Path, typer.Argument(help="A folder of run directories (or one run).")] = Path("runs"),
+):
+    """List the runs in a folder, newest first: case, backend, status, epochs, best validation, test metric."""
+    from pdesolve.engines.runs import list_runs
+
+    fmt = lambda v: "" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))  # noqa: E731
+    rows = [[i.path.name, i.case, i.backend, i.status, fmt(i.epochs), fmt(i.best_val),
+             f"{i.headline[0]} {i.headline[1]:.4g}" if i.headline else "", i.created.replace("T", " ")[:16]]
+            for i in list_runs(folder)]
+    if not rows:
+        raise UserError("no run directories here", source=str(folder))
+    _listing(f"runs in {folder}", ["run", "case", "backend", "status", "epochs", "best val", "test", "created"], rows,
+             keys=4)
+
+
+@command
+def show(run: Annotated[Path, typer.Argument(help="A run directory made by `pdesolve train`.")]):
+    """One run: status, the resolved case against the shipped case of its name, metrics, files."""
+    from pdesolve.engines.runs import RunDir, case_differences, run_info
+
+    r = RunDir.open(run)
+    info = run_info(r)
+    rows = [("run", r.path), ("case", info.case), ("backend", info.backend), ("status", info.status),
+            ("epochs", info.epochs), ("best validation", info.best_val), ("created", info.created)]
+    if info.headline:
+        rows.append((info.headline[0], info.headline[1]))
+    _summary("pdesolve show", [(k, v) for k, v in rows if v is not None])
+    diff = case_differences(r)
+    if diff:
+        _listing(f"case fields that differ from the shipped '{info.case}'", ["field", "shipped", "this run"],
+                 [[k, str(a), str(b)] for k, a, b in diff])
+    metrics = r.metrics()
+    if metrics:
+        last = metrics[-1]
+        _summary("last metrics record", [(k, v) for k, v in last.items()])
+    files = sorted(p for p in r.path.rglob("*") if p.is_file())
+    _listing("files", ["file", "bytes"], [[str(p.relative_to(r.path)), str(p.stat().st_size)] for p in files])
 
 
 def main() -> None:

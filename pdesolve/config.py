@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import os
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -46,7 +47,10 @@ class DataConfig(Section):
     seed: int = Field(0, description="base seed; sample i depends only on (seed, i)")
     resolution: int | list[int] | None = Field(
         None, description="stored grid size (a subsampling of the solver grid); null = solver grid")
-    cache_dir: str = Field("data", description="where generated files are cached (by content hash)")
+    cache_dir: str = Field(
+        default_factory=lambda: os.environ.get("PDESOLVE_DATA_DIR", "data"),
+        description="where generated files are cached by content hash: relative to the working directory; "
+                    "default $PDESOLVE_DATA_DIR if set (one cache shared across projects), else ./data")
     device: Device = Field("auto", description="device for the reference solver")
     batch_size: int = Field(32, gt=0, description="samples solved together while generating")
 

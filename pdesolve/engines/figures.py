@@ -273,7 +273,6 @@ def training_curves(records: Sequence[Mapping], path: Path, *, title: str) -> Pa
     ax.set_ylabel("loss / validation error")
     if lr_ax is not None:
         lr_ax.set_ylabel("learning rate (dotted)")
-        lr_ax.set_yscale("log")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
     ax.set_title(title)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -121,3 +122,92 @@ class RunDir:
         if not self.metrics_file.is_file():
             return []
         return [json.loads(line) for line in self.metrics_file.read_text().splitlines() if line.strip()]
+
+
+# ------------------------------------------------------------------------------ listing
+@dataclass
+class RunInfo:
+    """One line of ``pdesolve runs``: what a run directory holds and how it ended.
+
+    ``status``: ``finished`` (summary written), ``diverged`` (training stopped on a non-finite loss),
+    ``interrupted`` (checkpoints but no summary: resume it), ``empty`` (nothing trained yet).
+    """
+
+    path: Path
+    case: str
+    backend: str
+    status: str
+    epochs: int | None
+    best_val: float | None
+    headline: tuple[str, float] | None
+    created: str
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def run_info(run: RunDir) -> RunInfo:
+    """The `RunInfo` of one run directory (never raises on damaged files: they show as missing)."""
+    import yaml
+
+    try:
+        case = yaml.safe_load(run.case_file.read_text()) or {}
+    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        case = {}
+    summary = _read_json(run.summary_file)
+    env = _read_json(run.environment_file)
+    metrics = [m for m in run.metrics() if "epoch" in m or "step" in m] if run.metrics_file.is_file() else []
+    fit = summary.get("fit", {})
+    log = run.log_file.read_text(errors="replace") if run.log_file.is_file() else ""
+    if fit.get("stopped") == "non-finite loss" or "non-finite loss" in log:
+        status = "diverged"
+    elif summary:
+        status = "finished"
+    elif run.checkpoint_file.is_file() or run.best_file.is_file():
+        status = "interrupted"
+    else:
+        status = "empty"
+    vals = [v for v in (m.get("val_rel_l2") for m in metrics) if isinstance(v, float) and v == v]  # not NaN
+    test = summary.get("test") or {}
+    headline = next(((k, v) for k, v in test.items() if isinstance(v, (int, float))), None)
+    return RunInfo(run.path, str(case.get("name", run.path.name)), str((case.get("backend") or {}).get("name", "?")),
+                   status, fit.get("epochs", len(metrics) or None), min(vals) if vals else None, headline,
+                   str(env.get("created", "")))
+
+
+def list_runs(root: str | Path) -> list[RunInfo]:
+    """Every run directory directly below ``root`` (or ``root`` itself), newest first."""
+    root = Path(root)
+    if not root.is_dir():
+        raise UserError("not a folder of runs", source=str(root))
+    candidates = [root] if (root / "case.yaml").is_file() else sorted(p for p in root.iterdir() if p.is_dir())
+    infos = [run_info(RunDir(p)) for p in candidates if (p / "case.yaml").is_file()]
+    return sorted(infos, key=lambda i: (i.created, str(i.path)), reverse=True)
+
+
+def case_differences(run: RunDir) -> list[tuple[str, object, object]]:
+    """``(field, shipped value, run value)`` where the run's resolved case differs from the
+    resolved shipped case of the same name (empty when the case is not a shipped one)."""
+    import yaml
+
+    from pdesolve.config import load_case, shipped_cases
+
+    mine = yaml.safe_load(run.case_file.read_text()) or {}
+    name = mine.get("name")
+    if name not in shipped_cases():
+        return []
+    shipped = yaml.safe_load(load_case(name).to_yaml())
+
+    def flat(d: dict, prefix: str = "") -> dict[str, object]:
+        out = {}
+        for k, v in d.items():
+            key = f"{prefix}{k}"
+            out.update(flat(v, key + ".") if isinstance(v, dict) else {key: v})
+        return out
+
+    a, b = flat(shipped), flat(mine)
+    return [(k, a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
