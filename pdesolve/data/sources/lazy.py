@@ -1,0 +1,279 @@
+"""Arrays read from disk only when indexed: the backing of every dataset a reader opens.
+
+Each class is an xarray backend array (the pattern xarray documents for backends:
+``indexing.LazilyIndexedArray`` over a ``BackendArray`` whose ``__getitem__`` goes through
+``explicit_indexing_adapter``), so ``isel``, ``transpose`` and splits compose without reading, and
+``ds[name][i, t0:t1].values`` reads just that window. ``Dataset.chunk()`` turns them into dask
+arrays for out-of-core work (``pdesolve convert``).
+
+Files are opened on first use *in each process* (keyed by the process id) and never pickled, so a
+dataset handed to `torch.utils.data.DataLoader` workers -- forked or spawned -- reads safely: no
+HDF5 handle crosses a ``fork``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import xarray as xr
+from xarray.backends import BackendArray
+from xarray.core import indexing
+
+from pdesolve.errors import UserError
+
+BASIC = indexing.IndexingSupport.BASIC
+
+
+def lazy_variable(dims: Sequence[str], array: BackendArray, attrs: dict | None = None) -> xr.Variable:
+    """An xarray variable over ``array`` that reads nothing until it is indexed."""
+    return xr.Variable(tuple(dims), indexing.LazilyIndexedArray(array), attrs or {})
+
+
+def in_memory(variable: xr.Variable) -> bool:
+    """True when ``variable``'s values are a numpy array in memory (not on disk, not dask)."""
+    return bool(variable._in_memory)  # noqa: SLF001 (xarray's own flag; there is no public one)
+
+
+class _Array(BackendArray):
+    """Shared machinery: shape and dtype up front, basic reads through ``_read``.
+
+    ``_read(key)`` receives a tuple of one int or slice per axis and returns a numpy array; the
+    composite arrays below call their parts' ``_read`` with such full keys.
+    """
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+    def __getitem__(self, key):
+        return indexing.explicit_indexing_adapter(key, self.shape, BASIC, self._read)
+
+    def _read(self, key: tuple) -> np.ndarray:
+        raise NotImplementedError
+
+    def _sub_shape(self, key: tuple) -> tuple[int, ...]:
+        """Shape of ``self[key]`` for a basic key."""
+        return tuple(len(range(*k.indices(n))) for k, n in zip(key, self.shape, strict=True)
+                     if isinstance(k, slice))
+
+
+class _PerProcess:
+    """A handle opened by ``open_fn`` once per process (a forked child reopens its own)."""
+
+    def __init__(self, open_fn: Callable[[], object]):
+        self.open_fn = open_fn
+        self._pid: int | None = None
+        self._handle = None
+
+    def get(self):
+        if self._pid != os.getpid():
+            self._handle, self._pid = self.open_fn(), os.getpid()
+        return self._handle
+
+    def __getstate__(self):
+        return {"open_fn": self.open_fn, "_pid": None, "_handle": None}
+
+
+def _open_h5(path: str):
+    import h5py
+
+    return h5py.File(path, "r")
+
+
+class HDF5Array(_Array):
+    """The HDF5 dataset ``name`` (a path inside the file) of ``path``, read through h5py."""
+
+    def __init__(self, path: str, name: str, shape: tuple[int, ...], dtype: np.dtype):
+        self.path, self.name = str(path), name
+        self.shape, self.dtype = tuple(int(s) for s in shape), np.dtype(dtype)
+        self._file = _PerProcess(_OpenH5(self.path))
+
+    def _read(self, key):
+        return np.asarray(self._file.get()[self.name][key])
+
+
+class _OpenH5:
+    """Picklable opener of one HDF5 file (read-only)."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __call__(self):
+        return _open_h5(self.path)
+
+
+class _OpenXarray:
+    """Picklable opener of a file through xarray (lazy, no caching of whole arrays)."""
+
+    def __init__(self, path: str, engine: str | None, group: str | None = None):
+        self.path, self.engine, self.group = path, engine, group
+
+    def __call__(self):
+        kwargs = {"group": self.group} if self.group else {}
+        if self.engine == "zarr":
+            return xr.open_zarr(self.path, chunks=None, **kwargs)
+        return xr.open_dataset(self.path, engine=self.engine, cache=False, **kwargs)
+
+
+class XarrayFileArray(_Array):
+    """Variable ``name`` of a file xarray opens (netCDF, HDF5-netCDF, zarr), decoded by xarray
+    (scale factors, fill values to NaN) and reopened in each process."""
+
+    def __init__(self, path: str, name: str, engine: str | None, shape, dtype, group: str | None = None):
+        self.path, self.name, self.engine = str(path), name, engine
+        self.shape, self.dtype = tuple(int(s) for s in shape), np.dtype(dtype)
+        self._file = _PerProcess(_OpenXarray(self.path, engine, group))
+
+    def _read(self, key):
+        return np.asarray(self._file.get()[self.name].variable[key].values)
+
+
+class _OpenNpz:
+    def __init__(self, path: str):
+        self.path = path
+
+    def __call__(self):
+        return np.load(self.path, allow_pickle=False)
+
+
+class NpzArray(_Array):
+    """Array ``name`` of a ``.npz`` file: the member is read whole on first use in each process
+    (npz members cannot be memory-mapped), then indexed in memory."""
+
+    def __init__(self, path: str, name: str, shape, dtype):
+        self.path, self.name = str(path), name
+        self.shape, self.dtype = tuple(int(s) for s in shape), np.dtype(dtype)
+        self._values = _PerProcess(_LoadMember(self.path, name))
+
+    def _read(self, key):
+        return np.asarray(self._values.get()[key])
+
+
+class _LoadMember:
+    def __init__(self, path: str, name: str):
+        self.path, self.name = path, name
+
+    def __call__(self):
+        with np.load(self.path, allow_pickle=False) as f:
+            return f[self.name]
+
+
+class ConcatArray(_Array):
+    """``parts`` joined along axis 0 (files of one dataset, splits of a case)."""
+
+    def __init__(self, parts: Sequence[BackendArray]):
+        first = parts[0]
+        for p in parts[1:]:
+            if tuple(p.shape[1:]) != tuple(first.shape[1:]):
+                raise UserError(f"parts of shapes {tuple(first.shape)} and {tuple(p.shape)} do not join "
+                                "along the sample axis")
+        self.parts = list(parts)
+        self.offsets = np.cumsum([0] + [p.shape[0] for p in parts])
+        self.shape = (int(self.offsets[-1]), *first.shape[1:])
+        self.dtype = np.result_type(*(p.dtype for p in parts))
+
+    def _read(self, key):
+        lead, rest = key[0], key[1:]
+        if isinstance(lead, (int, np.integer)):
+            part = int(np.searchsorted(self.offsets, lead, side="right") - 1)
+            return np.asarray(self.parts[part]._read((int(lead - self.offsets[part]), *rest)), self.dtype)
+        wanted = range(*lead.indices(self.shape[0]))
+        pieces = []
+        for part, lo, hi in zip(self.parts, self.offsets[:-1], self.offsets[1:], strict=True):
+            local = [i - lo for i in wanted if lo <= i < hi]
+            if local:
+                step = wanted.step
+                pieces.append(np.asarray(part._read((slice(local[0], local[-1] + 1, step), *rest)), self.dtype))
+        if not pieces:
+            return np.empty(self._sub_shape(key), self.dtype)
+        return np.concatenate(pieces)
+
+
+class StackArray(_Array):
+    """Arrays of equal shape stacked along a new leading axis (one HDF5 group per sample)."""
+
+    def __init__(self, parts: Sequence[BackendArray]):
+        self.parts = list(parts)
+        shapes = {tuple(p.shape) for p in parts}
+        if len(shapes) != 1:
+            raise UserError(f"per-sample arrays have different shapes {sorted(shapes)}")
+        self.shape = (len(parts), *shapes.pop())
+        self.dtype = np.result_type(*(p.dtype for p in parts))
+
+    def _read(self, key):
+        lead, rest = key[0], key[1:]
+        if isinstance(lead, (int, np.integer)):
+            return np.asarray(self.parts[int(lead)]._read(rest), self.dtype)
+        rows = [np.asarray(self.parts[i]._read(rest), self.dtype) for i in range(*lead.indices(self.shape[0]))]
+        return np.stack(rows) if rows else np.empty(self._sub_shape(key), self.dtype)
+
+
+class ComponentArray(_Array):
+    """Component ``index`` of the trailing axes of ``base`` (a vector or tensor field's entry, or a
+    channel of a channel-last array): shape ``base.shape[:-len(index)]``."""
+
+    def __init__(self, base: BackendArray, index: tuple[int, ...]):
+        self.base, self.index = base, tuple(int(i) for i in index)
+        self.shape = tuple(base.shape[:len(base.shape) - len(self.index)])
+        self.dtype = base.dtype
+
+    def _read(self, key):
+        return np.asarray(self.base._read((*key, *self.index)))
+
+
+class BroadcastArray(_Array):
+    """``base`` repeated along the axes it does not vary on: ``kept[i]`` says whether axis ``i`` of
+    ``shape`` is stored (The Well's ``sample_varying`` / ``dim_varying`` flags)."""
+
+    def __init__(self, base: BackendArray, shape: Sequence[int], kept: Sequence[bool]):
+        self.base, self.kept = base, tuple(bool(k) for k in kept)
+        self.shape, self.dtype = tuple(int(s) for s in shape), base.dtype
+        stored = tuple(s for s, k in zip(self.shape, self.kept, strict=True) if k)
+        if stored != tuple(base.shape):
+            raise UserError(f"stored shape {tuple(base.shape)} does not match {stored}")
+
+    def _read(self, key):
+        values = np.asarray(self.base._read(tuple(k for k, kept in zip(key, self.kept, strict=True) if kept)))
+        # a length-1 axis for every repeated axis the key keeps (a slice), then broadcast
+        shape, j = [], 0
+        for k, kept in zip(key, self.kept, strict=True):
+            if isinstance(k, slice):
+                shape.append(values.shape[j] if kept else 1)
+                j += int(kept)
+        return np.broadcast_to(values.reshape(shape), self._sub_shape(key))
+
+
+class LeadingAxisArray(_Array):
+    """``base`` with a new leading axis of length 1 (a file holding one sample)."""
+
+    def __init__(self, base: BackendArray):
+        self.base = base
+        self.shape, self.dtype = (1, *base.shape), base.dtype
+
+    def _read(self, key):
+        lead, rest = key[0], key[1:]
+        values = np.asarray(self.base._read(rest))
+        return values if isinstance(lead, (int, np.integer)) else values[None][lead]
+
+
+class MemoryArray(_Array):
+    """An array already in memory behind the same interface (memory-mapped ``.pt`` tensors)."""
+
+    def __init__(self, values: np.ndarray):
+        self.values = values
+        self.shape, self.dtype = values.shape, values.dtype
+
+    def _read(self, key):
+        return np.asarray(self.values[key])
+
+
+class VariableArray(_Array):
+    """An xarray variable (lazy or in memory) behind this interface, to be joined with others."""
+
+    def __init__(self, variable: xr.Variable):
+        self.variable = variable
+        self.shape, self.dtype = tuple(variable.shape), np.dtype(variable.dtype)
+
+    def _read(self, key):
+        return np.asarray(self.variable[key].values)
