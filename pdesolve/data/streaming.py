@@ -235,7 +235,7 @@ class SplitScan:
     non_finite: NonFinite
 
 
-def _blocks(var: xr.Variable, i: int) -> Iterator[np.ndarray]:
+def sample_blocks(var: xr.Variable, i: int) -> Iterator[np.ndarray]:
     """Sample ``i`` of ``var``, a bounded block of frames at a time, as float32."""
     if "time" not in var.dims:
         yield np.asarray(var[i].values).astype(np.float32, copy=False)
@@ -264,7 +264,7 @@ def scan(pairs: FieldPairs, *, statistics: bool = True, increments: bool = False
     for i in range(pairs.n_samples):
         for c, (name, var) in enumerate(zip(pairs.inputs, pairs.in_vars, strict=True)):
             last = None
-            for block in _blocks(var, i):
+            for block in sample_blocks(var, i):
                 bad.add(name, i, block)
                 if m_in is None:
                     continue
@@ -277,7 +277,7 @@ def scan(pairs: FieldPairs, *, statistics: bool = True, increments: bool = False
                     m_out.add(c, block)
         if not traj:
             for c, (name, var) in enumerate(zip(pairs.outputs, pairs.out_vars, strict=True)):
-                block = next(_blocks(var, i))
+                block = next(sample_blocks(var, i))
                 bad.add(name, i, block)
                 if m_out is not None:
                     m_out.add(c, block)

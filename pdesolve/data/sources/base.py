@@ -24,7 +24,7 @@ import numpy as np
 import xarray as xr
 
 from pdesolve.data.grid import Grid
-from pdesolve.data.samples import SPLITS
+from pdesolve.data.samples import SPLITS, split_variable
 from pdesolve.data.sources.lazy import ConcatArray, VariableArray, lazy_variable
 from pdesolve.data.tensors import grid_from_dataset
 from pdesolve.errors import UserError
@@ -46,6 +46,8 @@ class LayoutOptions:
         dt: time step when the file has no time coordinate.
         units: variable or axis name -> CF units string (overrides the file's).
         layout: plain arrays (npz, pt): the axis order, one list for all arrays or one per array.
+        grid_variables: variables whose grid is the dataset's grid (others on another grid are
+            left out); empty: the grid most variables share.
     """
 
     dims: Mapping[str, str] = field(default_factory=dict)
@@ -55,6 +57,7 @@ class LayoutOptions:
     dt: float | None = None
     units: Mapping[str, str] = field(default_factory=dict)
     layout: tuple[str, ...] | Mapping[str, tuple[str, ...]] | None = None
+    grid_variables: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -281,9 +284,7 @@ def join_samples(parts: Sequence[OpenedData], label: str, split: np.ndarray | No
     coords = {k: v for k, v in first.coords.items() if "sample" not in v.dims}
     ds = xr.Dataset(data_vars, coords=coords, attrs=first.attrs)
     if split is not None:
-        ds = ds.assign_coords(split=xr.Variable(("sample",), split, {
-            "long_name": "dataset split", "flag_values": np.arange(3, dtype=np.int8),
-            "flag_meanings": " ".join(SPLITS)}))
+        ds = ds.assign_coords(split=split_variable(split))
     info0 = parts[0].info
     n = sum(p.info.n_samples for p in parts)
     variables = {k: (replace(v, shape=(n, *v.shape[1:])) if v.on_grid else v) for k, v in info0.variables.items()}

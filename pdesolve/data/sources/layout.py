@@ -174,13 +174,18 @@ def to_layout(raw: xr.Dataset, options: LayoutOptions, *, path: str, fmt: str,
     sizes: dict[str, dict[str, int]] = {}
     for name, (var, dr) in placed.items():
         sizes[name] = {dr[d]: n for d, n in zip(var.dims, var.shape, strict=True) if dr[d] in AXIS_NAMES}
-    grid_sizes = max(sizes.values(), key=len, default={})
-    counts = {}
-    for s in sizes.values():
-        if s.keys() == grid_sizes.keys():
-            counts[tuple(s.items())] = counts.get(tuple(s.items()), 0) + 1
-    if counts:
-        grid_sizes = dict(max(counts, key=counts.get))
+    chosen = next((v for v in options.grid_variables if v in sizes), None)
+    if chosen is not None:
+        grid_sizes = sizes[chosen]
+    else:
+        grid_sizes = max(sizes.values(), key=len, default={})
+        counts = {}
+        for s in sizes.values():
+            if s.keys() == grid_sizes.keys():
+                counts[tuple(s.items())] = counts.get(tuple(s.items()), 0) + 1
+        if counts:
+            grid_sizes = dict(max(counts, key=counts.get))
+    grid_owner = f"'{chosen}'" if chosen else "the file's"
     file_dim_of: dict[str, str] = {}
     out_vars: dict[str, xr.Variable] = {}
     has_time = False
@@ -191,7 +196,7 @@ def to_layout(raw: xr.Dataset, options: LayoutOptions, *, path: str, fmt: str,
         long_name = str(var.attrs.get("long_name", name))
         if sizes[name] != grid_sizes:
             variables[name] = VariableInfo(name, tuple(var.dims), tuple(var.shape), str(var.dtype), units, long_name,
-                                           False, f"on another grid ({sizes[name]}, the file's grid is {grid_sizes})")
+                                           False, f"on another grid ({sizes[name]}; {grid_owner} grid is {grid_sizes})")
             continue
         renamed = var.copy(deep=False)
         renamed.dims = tuple(dr[d] for d in var.dims)

@@ -6,15 +6,18 @@ Each class is an xarray backend array (the pattern xarray documents for backends
 ``ds[name][i, t0:t1].values`` reads just that window. ``Dataset.chunk()`` turns them into dask
 arrays for out-of-core work (``pdesolve convert``).
 
-Files are opened on first use *in each process* (keyed by the process id) and never pickled, so a
-dataset handed to `torch.utils.data.DataLoader` workers -- forked or spawned -- reads safely: no
-HDF5 handle crosses a ``fork``.
+Files are opened on first use *in each process* (keyed by the process id, shared by the arrays of
+one file) and never pickled -- an array holds only how to open its file -- so a dataset handed to
+`torch.utils.data.DataLoader` workers, forked or spawned, reads safely: no HDF5 handle crosses a
+``fork``.
 """
 
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
@@ -58,56 +61,54 @@ class _Array(BackendArray):
                      if isinstance(k, slice))
 
 
-class _PerProcess:
-    """A handle opened by ``open_fn`` once per process (a forked child reopens its own)."""
-
-    def __init__(self, open_fn: Callable[[], object]):
-        self.open_fn = open_fn
-        self._pid: int | None = None
-        self._handle = None
-
-    def get(self):
-        if self._pid != os.getpid():
-            self._handle, self._pid = self.open_fn(), os.getpid()
-        return self._handle
-
-    def __getstate__(self):
-        return {"open_fn": self.open_fn, "_pid": None, "_handle": None}
+_HANDLES: OrderedDict = OrderedDict()
+MAX_HANDLES = 64
 
 
-def _open_h5(path: str):
-    import h5py
+def _handle(opener: Callable[[], object], path: str):
+    """The open handle ``opener()`` of ``path`` in this process, shared by every array of the file.
 
-    return h5py.File(path, "r")
+    Keyed by process id (a forked DataLoader worker opens its own) and by the file's inode and
+    modification time (a file replaced on disk is reopened, never read through a stale handle);
+    the least recently used handles beyond `MAX_HANDLES` are closed.
+    """
+    try:
+        st = os.stat(path)
+        stamp = (st.st_ino, st.st_mtime_ns)
+    except OSError as err:
+        raise UserError(f"cannot read the file any more ({err.strerror})", source=path) from None
+    key = (os.getpid(), opener, stamp)
+    if key in _HANDLES:
+        _HANDLES.move_to_end(key)
+        return _HANDLES[key]
+    handle = _HANDLES[key] = opener()
+    while len(_HANDLES) > MAX_HANDLES:
+        _, old = _HANDLES.popitem(last=False)
+        close = getattr(old, "close", None)
+        if close is not None:
+            close()
+    return handle
 
 
-class HDF5Array(_Array):
-    """The HDF5 dataset ``name`` (a path inside the file) of ``path``, read through h5py."""
-
-    def __init__(self, path: str, name: str, shape: tuple[int, ...], dtype: np.dtype):
-        self.path, self.name = str(path), name
-        self.shape, self.dtype = tuple(int(s) for s in shape), np.dtype(dtype)
-        self._file = _PerProcess(_OpenH5(self.path))
-
-    def _read(self, key):
-        return np.asarray(self._file.get()[self.name][key])
-
-
+@dataclass(frozen=True)
 class _OpenH5:
-    """Picklable opener of one HDF5 file (read-only)."""
+    """Opener of one HDF5 file (read-only); hashable, so arrays of a file share its handle."""
 
-    def __init__(self, path: str):
-        self.path = path
+    path: str
 
     def __call__(self):
-        return _open_h5(self.path)
+        import h5py
+
+        return h5py.File(self.path, "r")
 
 
+@dataclass(frozen=True)
 class _OpenXarray:
-    """Picklable opener of a file through xarray (lazy, no caching of whole arrays)."""
+    """Opener of a file through xarray (lazy, whole arrays never cached)."""
 
-    def __init__(self, path: str, engine: str | None, group: str | None = None):
-        self.path, self.engine, self.group = path, engine, group
+    path: str
+    engine: str | None
+    group: str | None = None
 
     def __call__(self):
         kwargs = {"group": self.group} if self.group else {}
@@ -116,25 +117,39 @@ class _OpenXarray:
         return xr.open_dataset(self.path, engine=self.engine, cache=False, **kwargs)
 
 
-class XarrayFileArray(_Array):
-    """Variable ``name`` of a file xarray opens (netCDF, HDF5-netCDF, zarr), decoded by xarray
-    (scale factors, fill values to NaN) and reopened in each process."""
-
-    def __init__(self, path: str, name: str, engine: str | None, shape, dtype, group: str | None = None):
-        self.path, self.name, self.engine = str(path), name, engine
-        self.shape, self.dtype = tuple(int(s) for s in shape), np.dtype(dtype)
-        self._file = _PerProcess(_OpenXarray(self.path, engine, group))
-
-    def _read(self, key):
-        return np.asarray(self._file.get()[self.name].variable[key].values)
-
-
-class _OpenNpz:
-    def __init__(self, path: str):
-        self.path = path
+@dataclass(frozen=True)
+class _LoadNpzMember:
+    path: str
+    name: str
 
     def __call__(self):
-        return np.load(self.path, allow_pickle=False)
+        with np.load(self.path, allow_pickle=False) as f:
+            return f[self.name]
+
+
+class HDF5Array(_Array):
+    """The HDF5 dataset ``name`` (a path inside the file) of ``path``, read through h5py."""
+
+    def __init__(self, path: str, name: str, shape: tuple[int, ...], dtype: np.dtype):
+        self.path, self.name = str(path), name
+        self.shape, self.dtype = tuple(int(s) for s in shape), np.dtype(dtype)
+        self.opener = _OpenH5(self.path)
+
+    def _read(self, key):
+        return np.asarray(_handle(self.opener, self.path)[self.name][key])
+
+
+class XarrayFileArray(_Array):
+    """Variable ``name`` of a file xarray opens (netCDF, HDF5-netCDF, zarr), decoded by xarray
+    (scale factors, fill values to NaN)."""
+
+    def __init__(self, path: str, name: str, engine: str | None, shape, dtype, group: str | None = None):
+        self.path, self.name = str(path), name
+        self.shape, self.dtype = tuple(int(s) for s in shape), np.dtype(dtype)
+        self.opener = _OpenXarray(self.path, engine, group)
+
+    def _read(self, key):
+        return np.asarray(_handle(self.opener, self.path)[self.name].variable[key].values)
 
 
 class NpzArray(_Array):
@@ -144,19 +159,10 @@ class NpzArray(_Array):
     def __init__(self, path: str, name: str, shape, dtype):
         self.path, self.name = str(path), name
         self.shape, self.dtype = tuple(int(s) for s in shape), np.dtype(dtype)
-        self._values = _PerProcess(_LoadMember(self.path, name))
+        self.opener = _LoadNpzMember(self.path, name)
 
     def _read(self, key):
-        return np.asarray(self._values.get()[key])
-
-
-class _LoadMember:
-    def __init__(self, path: str, name: str):
-        self.path, self.name = path, name
-
-    def __call__(self):
-        with np.load(self.path, allow_pickle=False) as f:
-            return f[self.name]
+        return np.asarray(_handle(self.opener, self.path)[key])
 
 
 class ConcatArray(_Array):
