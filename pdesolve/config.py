@@ -72,6 +72,8 @@ class TrainConfig(Section):
     patience: int | None = Field(
         None, gt=0, description="stop after this many epochs without a better validation error")
     threads: int | None = Field(None, gt=0, description="torch CPU threads; null = torch's default")
+    workers: int = Field(0, ge=0, description="DataLoader processes reading training batches ahead "
+                                               "(0: read in the training process)")
 
 
 class RolloutConfig(Section):

@@ -31,6 +31,7 @@ from pdesolve.engines.runs import RunDir
 from pdesolve.errors import UserError
 from pdesolve.metrics import relative_l2
 from pdesolve.nn.rollout import slide
+from pdesolve.problems.dataset import evaluation_data
 from pdesolve.progress import make_progress
 from pdesolve.version import __version__
 
@@ -194,11 +195,15 @@ ROLLOUT_FIGURES = {("linear", "linear"): linear_rollout_figure, ("operator", "me
 
 
 def rollout_run(run: RunDir | str | Path, *, steps: int | None = None, out: str | Path | None = None,
-                device: torch.device | str = "cpu", resolution: int | None = None) -> RolloutResult:
+                device: torch.device | str = "cpu", resolution: int | None = None,
+                data_file: str | Path | None = None) -> RolloutResult:
     """Roll the run's best model out on its test set and write ``rollout.nc`` (or ``out``).
 
     ``resolution``: field backends only -- sample the solution on the problem's grid with this
     many points per axis, against a reference generated on that grid, instead of the data grid.
+    ``data_file``: operator backends -- predict on another file's test samples instead (e.g. a
+    finer grid: zero-shot), see `pdesolve.problems.dataset.evaluation_data`; written to
+    ``rollout_<file stem>.nc`` (and figure) unless ``out`` is given.
     """
     run = run if isinstance(run, RunDir) else RunDir.open(run)
     resolved = run.load_case()
@@ -206,14 +211,19 @@ def rollout_run(run: RunDir | str | Path, *, steps: int | None = None, out: str 
     key = (solver.kind, resolved.problem.task)
     if key not in ROLLOUTS:
         raise UserError(f"no rollout for {solver.kind} backends on {resolved.problem.task} problems")
-    data, data_path, _ = load_or_generate(resolved)
-    test = select_split(data, "test")
+    name = "rollout"
+    if data_file is not None:
+        test, data_path = evaluation_data(resolved.problem, solver, data_file)
+        name = f"rollout_{Path(data_file).stem}"
+    else:
+        data, data_path, _ = load_or_generate(resolved)
+        test = select_split(data, "test")
     if resolution is not None:
         if solver.kind != "field":
             raise UserError(f"--resolution applies to field backends, not {solver.kind} backends",
                             source="--resolution")
         test = resolved.problem.generate(test.sizes["sample"], resolved.case.data.seed, resolution=resolution)
-    ds, metrics, fig_args, name = ROLLOUTS[key](resolved, solver, test, steps)
+    ds, metrics, fig_args, field_name = ROLLOUTS[key](resolved, solver, test, steps)
     ds.attrs.update({
         "Conventions": "CF-1.10 UGRID-1.0" if "mesh" in ds.variables else "CF-1.10",
         "title": f"{resolved.name}: {solver.name} rollout on the test set",
@@ -224,11 +234,11 @@ def rollout_run(run: RunDir | str | Path, *, steps: int | None = None, out: str 
         "backend": solver.name,
         **{k: v for k, v in metrics.items() if v is not None},
     })
-    path = write_netcdf(ds, out or run.rollout_file)
+    path = write_netcdf(ds, out or (run.rollout_file if data_file is None else run.path / f"{name}.nc"))
     figure = None
     if resolved.case.output.figures:
         make_figure = ROLLOUT_FIGURES.get(key, figures.rollout_figure)
-        figure = make_figure(*fig_args, run.figures_dir / "rollout.png", name=name,
+        figure = make_figure(*fig_args, run.figures_dir / f"{name}.png", name=field_name,
                              title=f"{resolved.name} ({solver.name}), test sample 0")
     run.log(f"rollout: {metrics}")
     return RolloutResult(ds, path, figure, metrics)

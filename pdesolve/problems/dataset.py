@@ -38,12 +38,11 @@ from pdesolve.data.fields import FieldSpec
 from pdesolve.data.grid import Grid
 from pdesolve.data.samples import SPLITS, select_split, split_variable
 from pdesolve.data.sources import LayoutOptions, OpenedData, open_source
+from pdesolve.data.sources.arrays import ARRAY_FORMATS
 from pdesolve.data.streaming import FieldPairs, sample_blocks, scan
 from pdesolve.data.tensors import grid_from_dataset
 from pdesolve.errors import UserError
 from pdesolve.problems.base import Baseline, Problem, ProblemParams
-
-ARRAY_FORMATS = ("npz", "pt")
 
 
 class DatasetParams(ProblemParams):
@@ -363,3 +362,33 @@ class CoarseData(Baseline):
 
     def run(self, problem, inputs, grid, t0, times):
         return problem.coarse_prediction(grid, times).to(inputs.device, inputs.dtype)
+
+
+def evaluation_data(problem: Problem, solver, path: str | Path) -> tuple[xr.Dataset, Path]:
+    """The test samples of another file for a trained operator (``pdesolve rollout RUN --data FILE``):
+    the file's test split where it has splits, else every sample, with the run's variables and
+    layout options (``layout`` only for array files) -- e.g. the same flow on a finer grid
+    (zero-shot super-resolution).
+
+    Raises:
+        UserError: not an operator run, a variable missing, a grid the backend cannot use.
+    """
+    from pdesolve.data.sources import detect_format
+
+    if solver.kind != "operator" or problem.task not in ("map", "trajectory"):
+        raise UserError(f"--data applies to operator backends on map or trajectory problems, not {solver.kind} "
+                        f"backends on {problem.task} problems", source="--data")
+    path = str(Path(path).expanduser())
+    if isinstance(problem, DatasetProblem):
+        fmt = detect_format(Path(path))
+        update = {"path": path, "format": fmt, "coarse": {}}
+        if fmt not in ARRAY_FORMATS:
+            update["layout"] = None
+        params = problem.params.model_copy(update=update)
+    else:
+        params = DatasetParams(path=path, task=problem.task, inputs=list(problem.inputs),
+                               outputs=list(problem.outputs) if problem.task == "map" else [])
+    other = DatasetProblem(params, source="--data")
+    test = select_split(other.evaluation_data(), "test")
+    type(solver).check_grid(grid_from_dataset(test))
+    return test, other.source_path()

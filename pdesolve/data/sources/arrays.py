@@ -18,6 +18,7 @@ from pdesolve.data.sources.layout import ROLES, to_layout
 from pdesolve.data.sources.lazy import lazy_variable
 from pdesolve.errors import UserError
 
+ARRAY_FORMATS = ("npz", "pt")  # the formats whose axis order the case states (problem.layout)
 COORD_NAMES = {"x": "x", "y": "y", "z": "z", "t": "time", "time": "time"}
 
 

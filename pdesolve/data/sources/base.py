@@ -250,8 +250,8 @@ def _open_one(path: Path, format: str, options: LayoutOptions) -> OpenedData:
 
 def _opened(reader: Reader, path: Path, options: LayoutOptions) -> OpenedData:
     opened = reader.open(path, options)
-    if opened.info.n_samples == 0 or not opened.info.variables:
-        raise UserError("the file is empty (no samples or no variables)", source=str(path))
+    if not opened.info.variables or (opened.info.on_grid and opened.info.n_samples == 0):
+        raise UserError("the file is empty (no variables, or no samples)", source=str(path))
     return opened
 
 
