@@ -137,6 +137,11 @@ class ResolvedCase:
         except UserError as err:
             raise err.located(source, "data.resolution") from None
         try:
+            if hasattr(self.problem, "check_data"):  # problems reading a file check the split against it
+                self.problem.check_data(case.data)
+        except UserError as err:
+            raise err.located(source, "data") from None
+        try:
             self.backend_cls.check_problem(self.problem, self.backend_options, horizon=case.train.unroll)
         except UserError as err:
             raise err.located(source, "backend") from None

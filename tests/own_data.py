@@ -44,7 +44,7 @@ def write_netcdf(path: Path, f: dict[str, np.ndarray], *, zarr: bool = False) ->
                 "x": ("x", np.arange(nx) / nx, {"units": "m"}), "y": ("y", np.arange(ny) / ny, {"units": "m"})},
         attrs={"title": "test data"})
     if zarr:
-        ds.to_zarr(path, mode="w")
+        ds.to_zarr(path, mode="w", consolidated=False)
     else:
         ds.to_netcdf(path)
     return path

@@ -212,6 +212,11 @@ class DatasetProblem(Problem, name="dataset"):
             start += wanted[s]
         return out
 
+    def check_data(self, data) -> None:
+        """The case's ``data`` section fits the file (split sizes, resolution): before any work."""
+        self.split_indices(data.n_train, data.n_val, data.n_test, data.seed)
+        self.data_grid(data.resolution)
+
     def load(self, n_train: int, n_val: int, n_test: int, seed: int, resolution=None) -> xr.Dataset:
         """The samples of each split, lazily, with ``split`` flags and ``sample_index`` (the index
         in the file); the test split is checked for NaN/inf (train and validation are checked by

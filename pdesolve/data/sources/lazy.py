@@ -14,10 +14,12 @@ one file) and never pickled -- an array holds only how to open its file -- so a 
 
 from __future__ import annotations
 
+import json
 import os
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import xarray as xr
@@ -113,8 +115,26 @@ class _OpenXarray:
     def __call__(self):
         kwargs = {"group": self.group} if self.group else {}
         if self.engine == "zarr":
-            return xr.open_zarr(self.path, chunks=None, **kwargs)
+            return xr.open_zarr(self.path, chunks=None, consolidated=zarr_consolidated(Path(self.path)), **kwargs)
         return xr.open_dataset(self.path, engine=self.engine, cache=False, **kwargs)
+
+
+def open_with_xarray(path: str, engine: str | None, group: str | None = None) -> xr.Dataset:
+    """The file opened lazily by xarray (zarr stores with their consolidated metadata, if any)."""
+    return _OpenXarray(path, engine, group)()
+
+
+def zarr_consolidated(path: Path) -> bool:
+    """Whether a zarr store has consolidated metadata (v2 ``.zmetadata``, v3 in ``zarr.json``)."""
+    if (path / ".zmetadata").exists():
+        return True
+    root = path / "zarr.json"
+    if root.exists():
+        try:
+            return json.loads(root.read_text()).get("consolidated_metadata") is not None
+        except (OSError, ValueError):
+            return False
+    return False
 
 
 @dataclass(frozen=True)

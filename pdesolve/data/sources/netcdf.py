@@ -15,7 +15,7 @@ import xarray as xr
 from pdesolve.data.sources.base import LayoutOptions, OpenedData, Reader
 from pdesolve.data.sources.hdf5 import HDF5_MAGIC, file_header, probe_hdf5
 from pdesolve.data.sources.layout import to_layout
-from pdesolve.data.sources.lazy import XarrayFileArray, lazy_variable
+from pdesolve.data.sources.lazy import XarrayFileArray, lazy_variable, open_with_xarray
 from pdesolve.errors import UserError
 
 
@@ -23,8 +23,7 @@ def raw_with_xarray(path: Path, engine: str) -> xr.Dataset:
     """The file as xarray decodes it, every data variable lazy (`XarrayFileArray`), coordinates
     and small bounds variables in memory."""
     try:
-        opened = xr.open_zarr(path, chunks=None) if engine == "zarr" else xr.open_dataset(path, engine=engine,
-                                                                                        cache=False)
+        opened = open_with_xarray(str(path), engine)
     except Exception as err:  # noqa: BLE001 (any reader failure is the file's problem)
         raise UserError(f"cannot open as {engine} ({type(err).__name__}: {err})", source=str(path)) from None
     with opened:
