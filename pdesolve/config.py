@@ -145,6 +145,9 @@ class ResolvedCase:
             self.backend_cls.check_problem(self.problem, self.backend_options, horizon=case.train.unroll)
         except UserError as err:
             raise err.located(source, "backend") from None
+        defaults = getattr(self.problem, "default_baselines", None)  # a file has no reference solver
+        if defaults is not None and "baselines" not in case.compare.model_fields_set:
+            case = case.model_copy(update={"compare": CompareConfig(baselines=defaults())})
         for baseline in case.compare.baselines:
             known = self.problem.baselines()
             if baseline not in known:

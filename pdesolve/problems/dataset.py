@@ -158,6 +158,10 @@ class DatasetProblem(Problem, name="dataset"):
             out["coarse"] = CoarseData()
         return out
 
+    def default_baselines(self) -> list[str]:
+        """What ``compare`` runs unless the case says (there is no solver to run ``coarse`` with)."""
+        return list(self.baselines())
+
     # ------------------------------------------------------------------------- samples
     def _selection(self, ds: xr.Dataset, resolution) -> xr.Dataset:
         names = list(dict.fromkeys([*self.inputs, *self.outputs]))
