@@ -4,6 +4,7 @@ for arrays), with the arrays they hold, to be read back value for value."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import h5py
@@ -177,3 +178,50 @@ def write_pt(path: Path, f: dict[str, np.ndarray]) -> Path:
     torch.save({"u": torch.from_numpy(f["u"]), "coeff": torch.from_numpy(f["coeff"]),
                 "sol": torch.from_numpy(f["sol"])}, path)
     return path
+
+
+def write_big_file(path, n: int, size: int, channels: int) -> int:
+    """A map in The Well's layout: ``channels`` input fields ``c0, c1, ...`` and the output ``sol``,
+    each ``(n, size, size)`` float32 (``time_varying`` false), written a few samples at a time;
+    returns the file's size in bytes."""
+    x = np.arange(size) / size
+    X, Y = np.meshgrid(x, x, indexing="ij")
+    names = [f"c{k}" for k in range(channels)] + ["sol"]
+    with h5py.File(path, "w") as f:
+        f.attrs.update({"dataset_name": "big", "grid_type": "cartesian", "n_spatial_dims": 2, "n_trajectories": n})
+        dims = f.create_group("dimensions")
+        dims.attrs["spatial_dims"] = ["x", "y"]
+        dims["time"] = np.zeros(1, np.float32)
+        dims["time"].attrs["sample_varying"] = False
+        for axis in ("x", "y"):
+            dims[axis] = x.astype(np.float32)
+            dims[axis].attrs.update({"sample_varying": False, "time_varying": False})
+        group = f.create_group("t0_fields")
+        group.attrs["field_names"] = names
+        data = {}
+        for name in names:
+            data[name] = group.create_dataset(name, (n, size, size), np.float32, chunks=(1, size, size))
+            data[name].attrs.update({"sample_varying": True, "time_varying": False, "dim_varying": [True, True]})
+        rng = np.random.default_rng(0)
+        for start in range(0, n, 8):
+            k = min(8, n - start)
+            a = rng.normal(size=(k, 1, 1))
+            total = np.zeros((k, size, size))
+            for c in range(channels):
+                field = np.sin(2 * np.pi * ((c % 3 + 1) * X + a * Y + c / channels))
+                data[f"c{c}"][start:start + k] = field
+                total += field * (c + 1) / channels
+            data["sol"][start:start + k] = total
+    return os.path.getsize(path)
+
+
+def map_case(path, channels: int, n_train: int, n_test: int, batch_size: int = 2):
+    """A dataset case training a tiny FNO for one epoch on a `write_big_file` file."""
+    from pdesolve.config import Case, ResolvedCase
+
+    return ResolvedCase(Case(
+        name="big", problem={"name": "dataset", "path": str(path), "task": "map",
+                             "inputs": [f"c{k}" for k in range(channels)], "outputs": ["sol"]},
+        data={"n_train": n_train, "n_val": 0, "n_test": n_test, "seed": 0},
+        backend={"name": "fno", "modes": 2, "width": 4, "layers": 1, "projection_channels": 4},
+        train={"epochs": 1, "batch_size": batch_size, "seed": 0}), "memory test")

@@ -154,9 +154,16 @@ class HDF5Array(_Array):
         self.path, self.name = str(path), name
         self.shape, self.dtype = tuple(int(s) for s in shape), np.dtype(dtype)
         self.opener = _OpenH5(self.path)
+        self._dataset = (None, None)  # (the file handle it came from, the h5py dataset)
 
     def _read(self, key):
-        return np.asarray(_handle(self.opener, self.path)[self.name][key])
+        f = _handle(self.opener, self.path)
+        if self._dataset[0] is not f:  # look the dataset up once per handle (a lookup costs a read's time)
+            self._dataset = (f, f[self.name])
+        return np.asarray(self._dataset[1][key])
+
+    def __getstate__(self):
+        return {**self.__dict__, "_dataset": (None, None)}
 
 
 class XarrayFileArray(_Array):
