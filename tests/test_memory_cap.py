@@ -62,13 +62,13 @@ def test_a_file_four_times_the_memory_headroom_streams_to_the_in_memory_result(t
 def test_a_training_process_capped_at_a_quarter_of_the_file(tmp_path):
     """2 GiB file, 512 MiB for the whole process (imports, model, data)."""
     limit_mb = 512
-    size = write_big_file(tmp_path / "big.hdf5", n=470, size=256, channels=16)
+    size = write_big_file(tmp_path / "big.hdf5", n=490, size=256, channels=16)
     assert size > 4 * (limit_mb << 20)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PDESOLVE_PROGRESS": "0"}
 
     def run(mode, limit, out):
         return subprocess.run([sys.executable, "-m", "tests.memory_cap", "--file", str(tmp_path / "big.hdf5"),
-                               "--mode", mode, "--limit-mb", str(limit), "--n-train", "462", "--n-test", "8",
+                               "--mode", mode, "--limit-mb", str(limit), "--n-train", "482", "--n-test", "8",
                                "--channels", "16", "--out", str(out)], cwd=ROOT, env=env, capture_output=True,
                               text=True)
 
