@@ -227,7 +227,8 @@ def inspect(
     found = inspect_file(path, format_, layout_options(layout, periodic, dim))
     info = found.opened.info
     grid = info.grid
-    rows = [("file", info.path), ("format", info.format), ("files", info.files), ("samples", info.n_samples)]
+    samples = f"{info.n_samples} (file dim: {info.dims['sample']})" if "sample" in info.dims else info.n_samples
+    rows = [("file", info.path), ("format", info.format), ("files", info.files), ("samples", samples)]
     if info.splits:
         rows.append(("splits", ", ".join(f"{k} {v}" for k, v in info.splits.items())))
     if grid is not None:
@@ -239,7 +240,8 @@ def inspect(
     if info.times is not None:
         t = info.times
         dt = f", dt {float(t[1] - t[0]):.4g}" if len(t) > 1 else ""
-        rows.append(("time", f"{len(t)} steps from {float(t[0]):.4g}{dt} {info.time_units}"))
+        rows.append((f"time (file: {info.dims.get('time', 'time')})",
+                     f"{len(t)} steps from {float(t[0]):.4g}{dt} {info.time_units}"))
     _summary(f"pdesolve inspect: {path.name}", rows)
     table = Table(title="variables", title_justify="left")
     for col in ("name", "dims", "shape", "dtype", "units", "long name", "note"):

@@ -35,17 +35,16 @@ class Inspection:
 
 
 def _guess_layouts(opened: OpenedData) -> dict[str, list[str]]:
-    """Axis orders for plain arrays from their shapes: ``[sample, x, ...]``, one axis more means time."""
+    """Axis orders for plain arrays from their shapes: ``[sample, x, ...]``; an array with one axis
+    more than the others, or a lone array of three axes or more, has a time axis second."""
     shapes = {n: v.shape for n, v in opened.info.variables.items() if not v.on_grid and len(v.shape) >= 2}
     if not shapes:
         return {}
     low = min(len(s) for s in shapes.values())
     out = {}
     for name, shape in shapes.items():
-        if len(shape) == low + 1 and low >= 2:
-            out[name] = ["sample", "time", *"xyz"[:len(shape) - 2]]
-        else:
-            out[name] = ["sample", *"xyz"[:min(len(shape) - 1, 3)]]
+        timed = (len(shape) == low + 1 and low >= 2) or (len(shapes) == 1 and len(shape) >= 3)
+        out[name] = ["sample", "time", *"xyz"[:len(shape) - 2]] if timed else ["sample", *"xyz"[:len(shape) - 1]]
     return {n: v for n, v in out.items() if len(v) == len(shapes[n])}
 
 

@@ -92,16 +92,21 @@ def _handle(opener: Callable[[], object], path: str):
     return handle
 
 
+CHUNK_CACHE_BYTES = 1 << 20  # per dataset: reads are windows at random, a large cache only holds memory
+
+
 @dataclass(frozen=True)
 class _OpenH5:
-    """Opener of one HDF5 file (read-only); hashable, so arrays of a file share its handle."""
+    """Opener of one HDF5 file (read-only); hashable, so arrays of a file share its handle. The chunk
+    cache is `CHUNK_CACHE_BYTES` per dataset (HDF5 2.0's default, 8 MiB, times many fields would
+    be most of what a streaming trainer holds)."""
 
     path: str
 
     def __call__(self):
         import h5py
 
-        return h5py.File(self.path, "r")
+        return h5py.File(self.path, "r", rdcc_nbytes=CHUNK_CACHE_BYTES)
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,15 @@ class _OpenXarray:
         kwargs = {"group": self.group} if self.group else {}
         if self.engine == "zarr":
             return xr.open_zarr(self.path, chunks=None, consolidated=zarr_consolidated(Path(self.path)), **kwargs)
+        if self.engine == "netcdf4":  # the chunk cache of the variables of this file (then the default back)
+            import netCDF4
+
+            default = netCDF4.get_chunk_cache()
+            netCDF4.set_chunk_cache(CHUNK_CACHE_BYTES, default[1], default[2])
+            try:
+                return xr.open_dataset(self.path, engine=self.engine, cache=False, **kwargs)
+            finally:
+                netCDF4.set_chunk_cache(*default)
         return xr.open_dataset(self.path, engine=self.engine, cache=False, **kwargs)
 
 
