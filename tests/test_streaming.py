@@ -115,3 +115,25 @@ def test_training_on_a_file_equals_training_in_memory(tmp_path):
         assert ref.keys() == other.keys()
         for k in ref:
             assert torch.equal(ref[k], other[k]), k
+
+
+def test_train_workers_read_the_same_batches(tmp_path):
+    """``train.workers`` DataLoader processes read ahead; the run's weights are those without them."""
+    from pdesolve.config import load_case
+    from pdesolve.engines.train import train_case
+    from tests import own_data as od
+    from tests.helpers import write_case
+
+    path = od.write_the_well(tmp_path / "w.hdf5", od.fields())
+    case = write_case(tmp_path, {
+        "name": "workers", "problem": {"name": "dataset", "path": str(path), "task": "trajectory", "inputs": ["u"]},
+        "data": {"n_train": 4, "n_val": 1, "n_test": 1}, "output": {"figures": False},
+        "backend": {"name": "fno", "modes": 2, "width": 8, "layers": 1, "projection_channels": 8, "window": 2},
+        "train": {"epochs": 2, "batch_size": 3}})
+    weights = []
+    for workers in (0, 2):
+        run = train_case(load_case(case, [f"train.workers={workers}"]), run_dir=tmp_path / f"run{workers}",
+                         device="cpu", rollout=False).run_dir
+        weights.append(torch.load(run / "checkpoint.pt", weights_only=True)["solver"]["tensors"])
+    for k in weights[0]:
+        assert torch.equal(weights[0][k], weights[1][k]), k

@@ -77,6 +77,7 @@ class Trainer(Protocol):
     run: Any            # the run directory (`pdesolve.engines.runs.RunDir`) or None: for backends
                         # that run their own loop and checkpoint through it (INSR)
     resume: dict | None  # the checkpoint to continue from (``checkpoint.pt`` contents) or None
+    workers: int         # DataLoader processes reading training batches ahead (``train.workers``)
 
     def loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """The case's training loss."""

@@ -66,6 +66,15 @@ class OperatorModel(nn.Module):
         return x[:, -1] + y if self.increment else y
 
 
+def loader_workers(trainer: Trainer) -> int:
+    """DataLoader worker processes for the training batches: ``trainer.workers``, else the
+    ``train.workers`` of the trainer's case section (engines whose Trainer predates ``workers``)."""
+    workers = getattr(trainer, "workers", None)
+    if workers is None:
+        workers = getattr(getattr(trainer, "cfg", None), "workers", 0)
+    return int(workers)
+
+
 @torch.no_grad()
 def set_statistics(norm: ChannelNormalizer, moments: RunningMoments) -> None:
     """Load streamed channel moments into a normaliser (what `ChannelNormalizer.fit` computes)."""
@@ -169,8 +178,7 @@ class OperatorSolver(Solver):
         def validate() -> float:
             return float(self.evaluate(val, trainer.batch_size).mean())
 
-        # DataLoader workers: the trainer's (``train.workers``) once the engine provides it
-        loader = PairLoader(train, trainer.batch_size, workers=getattr(trainer, "workers", 0),
+        loader = PairLoader(train, trainer.batch_size, workers=loader_workers(trainer),
                             pin_memory=torch.device(device).type == "cuda")
         return trainer.fit(self, self.model, step_loss, loader, validate if val is not None else None,
                            n_batches=len(loader))

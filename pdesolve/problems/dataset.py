@@ -37,7 +37,7 @@ from pydantic import Field, model_validator
 from pdesolve.data.fields import FieldSpec
 from pdesolve.data.grid import Grid
 from pdesolve.data.samples import SPLITS, select_split, split_variable
-from pdesolve.data.sources import LayoutOptions, OpenedData, open_source
+from pdesolve.data.sources import LayoutOptions, OpenedData, detect_format, open_source
 from pdesolve.data.sources.arrays import ARRAY_FORMATS
 from pdesolve.data.streaming import FieldPairs, sample_blocks, scan
 from pdesolve.data.tensors import grid_from_dataset
@@ -382,8 +382,6 @@ def evaluation_data(problem: Problem, solver, path: str | Path) -> tuple[xr.Data
     Raises:
         UserError: not an operator run, a variable missing, a grid the backend cannot use.
     """
-    from pdesolve.data.sources import detect_format
-
     if solver.kind != "operator" or problem.task not in ("map", "trajectory"):
         raise UserError(f"--data applies to operator backends on map or trajectory problems, not {solver.kind} "
                         f"backends on {problem.task} problems", source="--data")

@@ -26,7 +26,6 @@ import xarray as xr
 from pdesolve.data.grid import Grid
 from pdesolve.data.samples import SPLITS, split_variable
 from pdesolve.data.sources.lazy import ConcatArray, VariableArray, lazy_variable
-from pdesolve.data.tensors import grid_from_dataset
 from pdesolve.errors import UserError
 from pdesolve.registry import Registered
 
@@ -309,7 +308,3 @@ def file_splits(ds: xr.Dataset) -> dict[str, int]:
     flags = np.asarray(ds["split"].values)
     return {s: int((flags == i).sum()) for i, s in enumerate(SPLITS)}
 
-
-def grid_of(ds: xr.Dataset) -> Grid | None:
-    """The grid of a layout dataset, or ``None`` when it has no x coordinate."""
-    return grid_from_dataset(ds) if "x" in ds.coords else None
