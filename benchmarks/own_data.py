@@ -205,7 +205,15 @@ def throughput_study(work: Path, mb: int, batches: int, repeats: int) -> dict:
             "repeats": repeats, "seconds": seconds, "median_seconds": med,
             "steps_per_second": {k: batches / v for k, v in med.items()},
             "ratio_stream_2_workers": med["memory"] / med["stream_2_workers"],
-            "ratio_stream_0_workers": med["memory"] / med["stream_0_workers"]}
+            "ratio_stream_0_workers": med["memory"] / med["stream_0_workers"],
+            "paired_ratio": paired_ratios(seconds)}
+
+
+def paired_ratios(seconds: dict[str, list[float]]) -> dict[str, float]:
+    """Median over repeats of in-memory time over each path's time in the same repeat (robust to a
+    box whose load changes between repeats)."""
+    return {k: statistics.median(m / x for m, x in zip(seconds["memory"], v, strict=True))
+            for k, v in seconds.items()}
 
 
 def markdown(result: dict) -> str:
@@ -215,13 +223,20 @@ def markdown(result: dict) -> str:
     mem = [{"file [MB]": r["file_mb"], "trajectories": r["trajectories"],
             "peak RSS trainer [MB]": r["peak_rss_bytes"] / 2**20,
             "peak RSS of a worker [MB]": r["worker_peak_rss_bytes"] / 2**20,
-            "scan [s]": r["scan_seconds"], f"{result['memory_batches']} steps [s]": r["train_seconds"]}
+            "scan [s]": r["scan_seconds"],
+            f"{result['memory_batches']} steps, workers' start included [s]": r["train_seconds"]}
            for r in result["memory"]]
-    speed = [{"path": k.replace("_", " "), "steps/s": v, "ratio to in memory": t["median_seconds"]["memory"] /
-              t["median_seconds"][k]} for k, v in t["steps_per_second"].items()]
+    speed = [{"path": k.replace("_", " "), "steps/s (median)": v,
+              "timings min / median / max [s]": " / ".join(f"{f(t['seconds'][k]):.1f}" for f in (min, statistics.median,
+                                                                                               max)),
+              "ratio of medians": t["median_seconds"]["memory"] / t["median_seconds"][k],
+              "median of paired ratios": paired_ratios(t["seconds"])[k]}
+             for k, v in t["steps_per_second"].items()]
+    load = ", ".join(f"{x:.1f}" for x in env["load_average"] or [])
     return (f"# Training from your own files (issue 16)\n\n"
             f"Machine: {env['hardware']}, {env['cpu_count']} cores, torch {env['torch']} with "
-            f"{env['torch_threads']} thread per process; {env['created']}; command `{result['command']}`.\n\n"
+            f"{env['torch_threads']} thread per process; {env['created']}; load average at the start {load} "
+            f"(the box was shared); command `{result['command']}`.\n\n"
             "## Peak resident memory against file size (streaming path)\n\n"
             "A fresh process per file: the streaming statistics pass over the whole training split, then "
             f"{result['memory_batches']} training steps (FNO width 32, batch 16) with "
@@ -233,7 +248,10 @@ def markdown(result: dict) -> str:
             f"{t['repeats']} interleaved repeats, medians; the file is in the page cache.\n\n"
             + markdown_table(speed) +
             f"\nStreaming with 2 workers runs at **{t['ratio_stream_2_workers']:.2f}x** the in-memory speed "
-            f"(target 0.8).\n")
+            f"(ratio of medians; {paired_ratios(t['seconds'])['stream_2_workers']:.2f}x as the median of the "
+            "ratios within each repeat; target 0.8). A ratio is in-memory time over streaming time for the same "
+            "steps; the in-memory path gathers its batches in the training process, the workers read ahead in "
+            "others.\n")
 
 
 def main(argv=None) -> None:
