@@ -45,10 +45,10 @@ def _equal(a: dict, b: dict) -> None:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_DATA and /proc are Linux's")
 def test_a_file_four_times_the_memory_headroom_streams_to_the_in_memory_result(tmp_path):
-    headroom = 36 << 20
-    size = write_big_file(tmp_path / "big.hdf5", n=580, size=128, channels=3)
+    headroom = 28 << 20
+    size = write_big_file(tmp_path / "big.hdf5", n=460, size=128, channels=3)
     assert size > 4 * headroom
-    case = map_case(tmp_path / "big.hdf5", 3, n_train=572, n_test=8, batch_size=4)
+    case = map_case(tmp_path / "big.hdf5", 3, n_train=452, n_test=8, batch_size=4)
     reference = train_map(case, in_memory=True)
     with _capped(headroom):
         streamed = train_map(case, in_memory=False)
