@@ -101,7 +101,7 @@ class OperatorSolver(Solver):
         if problem.task == "map" and options.window != 1:
             raise UserError(f"'{problem.name}' maps fields to fields; window must be 1", field="backend.window")
         grid = getattr(problem, "solver_grid", None)
-        if cls.uniform_grid and grid is not None:
+        if grid is not None:
             cls.check_grid(grid)
         frames = len(problem.times)
         if problem.task == "trajectory" and options.window + horizon > frames:
