@@ -226,6 +226,11 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path):
     lsm = {"name": "lsm", "width": 8, "heads": 4, "projection_channels": 8, "patch_size": [1]}
     assert load_case(write_case(tmp_path, _case(tmp_path / "stretched.nc", {"task": "trajectory", "inputs": ["u"]},
                                                 lsm))).problem.solver_grid.axes[0].points is not None
+    uneven = xr.Dataset({"u": (("sample", "time", "x"), f["u"][:, :, :, 0])},
+                        coords={"time": [0.0, 0.1, 0.3, 0.4, 0.9], "x": np.arange(8) / 8})
+    uneven.to_netcdf(tmp_path / "uneven.nc")
+    _fails(train({"path": tmp_path / "uneven.nc", "task": "trajectory", "inputs": ["u"]}), "uneven.nc",
+           "time steps are not equal")
     xr.Dataset({"u": (("sample", "foo", "x"), np.zeros((6, 3, 4)))}).to_netcdf(tmp_path / "foo.nc")
     _fails(train({"path": tmp_path / "foo.nc", "task": "trajectory", "inputs": ["u"]}), "foo.nc",
            "dimension 'foo' of variable 'u' cannot be told", "problem.dims")

@@ -39,6 +39,7 @@ from pdesolve.data.grid import Grid
 from pdesolve.data.samples import SPLITS, select_split, split_variable
 from pdesolve.data.sources import LayoutOptions, OpenedData, detect_format, open_source
 from pdesolve.data.sources.arrays import ARRAY_FORMATS
+from pdesolve.data.sources.layout import uniform_spacing
 from pdesolve.data.streaming import FieldPairs, sample_blocks, scan
 from pdesolve.data.tensors import grid_from_dataset
 from pdesolve.errors import UserError
@@ -126,6 +127,9 @@ class DatasetProblem(Problem, name="dataset"):
                 raise UserError(f"variable '{name}' has {info.variables[name].shape[1]} time steps; a map takes "
                                 "fields without a time axis (use task: trajectory)", source=info.path,
                                 field="problem.inputs" if name in self.inputs else "problem.outputs")
+        if p.task == "trajectory" and info.times is not None and not uniform_spacing(np.asarray(info.times)):
+            raise UserError("the time steps are not equal; a model steps a fixed interval (resample in time)",
+                            source=info.path, field="problem.task")
         self.fields = {n: FieldSpec(n, v.units, v.long_name or n, None) for n, v in info.variables.items()
                        if v.on_grid}
         self._loaded: xr.Dataset | None = None
