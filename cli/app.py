@@ -150,12 +150,16 @@ def rollout(
     resolution: Annotated[int | None, typer.Option(
         min=3, help="Field backends: sample the solution on a grid of this many points per axis "
                     "(default: the data grid).")] = None,
+    data: Annotated[Path | None, typer.Option(
+        help="Operator backends: predict on this file's test samples (its test split, else all of it), "
+             "e.g. a finer grid; written to RUN/rollout_<file>.nc.")] = None,
 ):
     """Autoregressive prediction from the test initial conditions: prediction, reference, error per step."""
     from pdesolve.engines.device import resolve_device
     from pdesolve.engines.rollout import rollout_run
 
-    r = rollout_run(run, steps=steps, out=out_file, device=resolve_device(device), resolution=resolution)
+    r = rollout_run(run, steps=steps, out=out_file, device=resolve_device(device), resolution=resolution,
+                    data_file=data)
     rows = [("file", r.path), *[(label, value) for label, value in r.headline if value is not None]]
     if r.figure:
         rows.append(("figure", r.figure))
@@ -206,6 +210,80 @@ def solve(
         ("stopped", r.stopped), ("iterations", r.iterations), ("relative residual", r.true_residual),
         ("matvecs", r.matvecs), ("network calls", r.direction_calls),
         ("setup [s]", s.report.setup_seconds), ("solve [s]", float(r.seconds[-1])), ("file", s.path)])
+
+
+FormatOption = Annotated[str, typer.Option(
+    "--format", help="auto, netcdf, zarr, the_well, pdebench, npz or pt.")]
+LayoutOption = Annotated[str | None, typer.Option(
+    help="npz/pt: the axis order of every array, e.g. sample,time,x,y.")]
+PeriodicOption = Annotated[str | None, typer.Option(help="Periodic axes, e.g. x,y (default: as the file says).")]
+DimOption = Annotated[list[str] | None, typer.Option(
+    "--dim", metavar="ROLE=NAME", help="The file's dim for a role (sample, time, x, y, z), e.g. sample=member.")]
+
+
+@command
+def inspect(
+    path: Annotated[Path, typer.Argument(help="A data file or folder (netCDF, zarr, The Well, PDEBench, npz, pt).")],
+    format_: FormatOption = "auto",
+    layout: LayoutOption = None,
+    periodic: PeriodicOption = None,
+    dim: DimOption = None,
+    case_out: Annotated[Path | None, typer.Option(help="Write the suggested case here instead of printing it.")
+                        ] = None,
+):
+    """What is in a data file -- variables, dims, grid, time, units, splits -- and a case that trains on it."""
+    from pdesolve.engines.own_data import inspect_file, layout_options, write_case
+
+    found = inspect_file(path, format_, layout_options(layout, periodic, dim))
+    info = found.opened.info
+    grid = info.grid
+    samples = f"{info.n_samples} (file dim: {info.dims['sample']})" if "sample" in info.dims else info.n_samples
+    rows = [("file", info.path), ("format", info.format), ("files", info.files), ("samples", samples)]
+    if info.splits:
+        rows.append(("splits", ", ".join(f"{k} {v}" for k, v in info.splits.items())))
+    if grid is not None:
+        rows.append(("grid", " x ".join(map(str, grid.shape))))
+        for a in grid.axes:
+            spacing = "uniform" if a.equally_spaced else "non-uniform"
+            rows.append((f"  {a.name} (file: {info.dims.get(a.name, a.name)})",
+                         f"{a.layout}, {spacing}, [{a.origin:.4g}, {a.origin + a.length:.4g}] {a.units}"))
+    if info.times is not None:
+        t = info.times
+        dt = f", dt {float(t[1] - t[0]):.4g}" if len(t) > 1 else ""
+        rows.append((f"time (file: {info.dims.get('time', 'time')})",
+                     f"{len(t)} steps from {float(t[0]):.4g}{dt} {info.time_units}"))
+    _summary(f"pdesolve inspect: {path.name}", rows)
+    table = Table(title="variables", title_justify="left")
+    for col in ("name", "dims", "shape", "dtype", "units", "long name", "note"):
+        table.add_column(col)
+    for name, var in sorted(info.variables.items(), key=lambda item: not item[1].on_grid):
+        table.add_row(escape(name), escape(", ".join(var.dims)), " x ".join(map(str, var.shape)), var.dtype,
+                      escape(var.units), escape(var.long_name), escape(var.note or ("" if var.on_grid else "not used")))
+    out.print(table)
+    for note in info.notes:
+        out.print(f"note: {escape(note)}", highlight=False)
+    if case_out is not None:
+        _summary("case", [("written to", write_case(found, case_out))])
+    else:
+        print(found.case_yaml(), end="")
+
+
+@command
+def convert(
+    path: Annotated[Path, typer.Argument(help="A data file or folder to convert.")],
+    out_file: Annotated[Path, typer.Option("--out", help="The netCDF file to write (pdesolve's CF layout).")],
+    format_: FormatOption = "auto",
+    layout: LayoutOption = None,
+    periodic: PeriodicOption = None,
+    dim: DimOption = None,
+):
+    """Write a data file in pdesolve's own CF netCDF layout (docs/data-format.md), a sample at a time."""
+    from pdesolve.engines.own_data import convert_file, layout_options
+
+    written, opened = convert_file(path, out_file, format_, layout_options(layout, periodic, dim))
+    info = opened.info
+    _summary("pdesolve convert", [("file", written), ("from", f"{info.format}: {info.path}"),
+                                  ("samples", info.n_samples), ("variables", ", ".join(opened.dataset.data_vars))])
 
 
 @command

@@ -79,6 +79,8 @@ class TrainConfig(Section):
     patience: int | None = Field(
         None, gt=0, description="stop after this many epochs without a better validation error")
     threads: int | None = Field(None, gt=0, description="torch CPU threads; null = torch's default")
+    workers: int = Field(0, ge=0, description="DataLoader processes reading training batches ahead "
+                                               "(0: read in the training process)")
     log_to: list[Literal["csv", "tensorboard"]] = Field(
         default_factory=list, description="metrics also to metrics.csv and/or TensorBoard (RUN/tensorboard)")
 
@@ -151,9 +153,16 @@ class ResolvedCase:
         except UserError as err:
             raise err.located(source, "data.resolution") from None
         try:
+            self.problem.check_data(case.data)  # e.g. a problem reading a file: the split against it
+        except UserError as err:
+            raise err.located(source, "data") from None
+        try:
             self.backend_cls.check_problem(self.problem, self.backend_options, horizon=case.train.unroll)
         except UserError as err:
             raise err.located(source, "backend") from None
+        defaults = self.problem.default_baselines()  # e.g. a file has no reference solver for "coarse"
+        if defaults is not None and "baselines" not in case.compare.model_fields_set:
+            case = case.model_copy(update={"compare": CompareConfig(baselines=defaults)})
         self._check_train_fields(case.train, source)
         if case.train.lr is None:
             case = case.model_copy(update={"train": case.train.model_copy(

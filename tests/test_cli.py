@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from tests.helpers import TINY_NS, write_case
 
 runner = CliRunner()
-COMMANDS = ["generate", "train", "rollout", "compare", "export", "backends", "cases", "problems"]
+COMMANDS = ["generate", "train", "rollout", "compare", "export", "inspect", "convert", "backends", "cases", "problems"]
 
 
 @pytest.mark.parametrize("command", [[], *[[c] for c in COMMANDS]])

@@ -165,6 +165,7 @@ class Trainer(Protocol):
     backprop: str
     lr: float | None     # train.lr (None: the backend's `Solver.default_lr`)
     resume: dict | None  # the checkpoint to continue from (``checkpoint.pt`` contents) or None
+    workers: int         # DataLoader processes reading training batches ahead (``train.workers``)
 
     def loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """The case's training loss."""

@@ -48,6 +48,7 @@ class FNOSolver(OperatorSolver, name="fno"):
     """Fourier Neural Operator."""
 
     Options = FNOOptions
+    uniform_grid = True
     description = "Fourier Neural Operator: spectral convolutions on the lowest modes (1-D/2-D/3-D)"
     paper = "Li et al., Fourier Neural Operator for Parametric PDEs, ICLR 2021"
 

@@ -8,6 +8,8 @@ An operator backend only says how to build its network::
 
 and inherits fitting on input/output pairs (maps) or sliding windows (trajectories), unit-Gaussian
 normalisation saved with the model, pushforward/unrolled training, prediction and persistence.
+Pairs are read on demand (`pdesolve.data.streaming`) through a DataLoader, whether the data is in
+memory or a file on disk; the normalisers' statistics come from one streaming pass.
 
 Tensor layout: a model input is ``(b, window, c_in, *s)`` (the window is folded into channels
 before the network), its output ``(b, c_out, *s)``.
@@ -15,7 +17,6 @@ before the network), its output ``(b, c_out, *s)``.
 
 from __future__ import annotations
 
-import math
 from abc import abstractmethod
 from typing import Any, ClassVar
 
@@ -27,7 +28,8 @@ from torch import nn
 
 from pdesolve.backends.base import BackendOptions, FitReport, Solver, Trainer
 from pdesolve.data.grid import Grid
-from pdesolve.data.samples import MapPairs, WindowPairs, batches, select_split
+from pdesolve.data.samples import select_split
+from pdesolve.data.streaming import FieldPairs, PairLoader, RunningMoments, scan
 from pdesolve.data.tensors import grid_from_dataset, to_dataset, to_tensor
 from pdesolve.errors import UserError
 from pdesolve.metrics import relative_l2
@@ -64,12 +66,20 @@ class OperatorModel(nn.Module):
         return x[:, -1] + y if self.increment else y
 
 
+@torch.no_grad()
+def set_statistics(norm: ChannelNormalizer, moments: RunningMoments) -> None:
+    """Load streamed channel moments into a normaliser (what `ChannelNormalizer.fit` computes)."""
+    norm.mean.copy_(torch.as_tensor(moments.mean, dtype=torch.float64).to(norm.mean.dtype))
+    norm.std.copy_(torch.as_tensor(moments.std, dtype=torch.float64).clamp_min(norm.eps).to(norm.std.dtype))
+
+
 class OperatorSolver(Solver):
     """Base of backends that learn a map between fields on a grid."""
 
     kind: ClassVar[str] = "operator"
     tasks: ClassVar[tuple[str, ...]] = ("map", "trajectory")
     Options: ClassVar[type[OperatorOptions]] = OperatorOptions
+    uniform_grid: ClassVar[bool] = False  # the network needs equally spaced points (FFT-based layers)
     model: OperatorModel
 
     @abstractmethod
@@ -81,6 +91,9 @@ class OperatorSolver(Solver):
         super().check_problem(problem, options, horizon=horizon)
         if problem.task == "map" and options.window != 1:
             raise UserError(f"'{problem.name}' maps fields to fields; window must be 1", field="backend.window")
+        grid = getattr(problem, "solver_grid", None)
+        if grid is not None:
+            cls.check_grid(grid)
         frames = len(problem.times)
         if problem.task == "trajectory" and options.window + horizon > frames:
             raise UserError(
@@ -90,6 +103,15 @@ class OperatorSolver(Solver):
     @classmethod
     def unused_train_fields(cls, problem, options):
         return {} if problem.task == "trajectory" else super().unused_train_fields(problem, options)
+
+    @classmethod
+    def check_grid(cls, grid: Grid) -> None:
+        """Refuse a grid the network cannot work on (FFT-based backends need equal spacing)."""
+        if cls.uniform_grid and not grid.equally_spaced:
+            uneven = ", ".join(a.name for a in grid.axes if not a.equally_spaced)
+            raise UserError(f"backend '{cls.name}' transforms fields with FFTs and needs equally spaced points; "
+                            f"axis {uneven} is not uniform (resample the data, or use lsm or ifactformer)",
+                            field="backend.name")
 
     # -------------------------------------------------------------------------- setup
     def modules(self) -> nn.Module:
@@ -122,20 +144,23 @@ class OperatorSolver(Solver):
         return Grid.from_json(self.setup["grid"])
 
     # ------------------------------------------------------------------------- pairs
-    def pairs(self, data: xr.Dataset, horizon: int = 1) -> MapPairs | WindowPairs:
-        """Training pairs of ``data`` (one split) in this solver's layout."""
-        if self.setup["task"] == "trajectory":
-            return WindowPairs(to_tensor(data, self.setup["inputs"]), self.window, horizon)
-        return MapPairs(to_tensor(data, self.setup["inputs"]), to_tensor(data, self.setup["outputs"]))
+    def pairs(self, data: xr.Dataset, horizon: int = 1) -> FieldPairs:
+        """Training pairs of ``data`` (one split) in this solver's layout, read on demand."""
+        return FieldPairs(data, self.setup["inputs"], self.setup["outputs"], task=self.setup["task"],
+                          window=self.window, horizon=horizon)
 
     # --------------------------------------------------------------------------- fit
     def fit(self, problem, data: xr.Dataset, trainer: Trainer) -> FitReport:
-        self.setup = self.setup_for(problem, grid_from_dataset(data))
+        grid = grid_from_dataset(data)
+        self.check_grid(grid)
+        self.setup = self.setup_for(problem, grid)
         self.build(self.setup)
         train = self.pairs(select_split(data, "train"), horizon=trainer.unroll)
         val_data = select_split(data, "validation")
         val = self.pairs(val_data) if val_data.sizes["sample"] else None
         self.fit_normalizers(train)
+        if val is not None:
+            scan(val, statistics=False, split="validation")
         self.to(trainer.device)
         device = trainer.device
         last_only = trainer.backprop == "last"
@@ -148,25 +173,18 @@ class OperatorSolver(Solver):
         def validate() -> float:
             return float(self.evaluate(val, trainer.batch_size).mean())
 
-        return trainer.fit(
-            self, self.model, step_loss,
-            lambda gen: batches(train, trainer.batch_size, generator=gen),
-            validate if val is not None else None,
-            n_batches=math.ceil(len(train) / trainer.batch_size),
-        )
+        loader = PairLoader(train, trainer.batch_size, workers=trainer.workers,
+                            pin_memory=torch.device(device).type == "cuda")
+        return trainer.fit(self, self.model, step_loss, loader, validate if val is not None else None,
+                           n_batches=len(loader))
 
     @torch.no_grad()
-    def fit_normalizers(self, pairs: MapPairs | WindowPairs) -> None:
-        """Channel statistics of the training inputs and outputs (increments when predicted)."""
-        if isinstance(pairs, WindowPairs):
-            self.model.in_norm.fit(pairs.traj)
-            if self.model.increment:
-                self.model.out_norm.fit(pairs.traj[:, 1:] - pairs.traj[:, :-1])
-            else:
-                self.model.out_norm.fit(pairs.traj)
-        else:
-            self.model.in_norm.fit(pairs.x)
-            self.model.out_norm.fit(pairs.y)
+    def fit_normalizers(self, pairs: FieldPairs) -> None:
+        """Channel statistics of the training inputs and outputs (increments when predicted), from
+        one streaming pass that also refuses non-finite data."""
+        found = scan(pairs, increments=self.model.increment)
+        for norm, moments in ((self.model.in_norm, found.inputs), (self.model.out_norm, found.outputs)):
+            set_statistics(norm, moments)
 
     # ----------------------------------------------------------------------- predict
     @torch.no_grad()
@@ -181,10 +199,10 @@ class OperatorSolver(Solver):
         return torch.cat(out)
 
     @torch.no_grad()
-    def evaluate(self, pairs: MapPairs | WindowPairs, batch_size: int = 64) -> torch.Tensor:
+    def evaluate(self, pairs: FieldPairs, batch_size: int = 64) -> torch.Tensor:
         """Per-pair relative L2 error of one-step predictions, shape ``(len(pairs),)``."""
         errors = []
-        for x, y in batches(pairs, batch_size):
+        for x, y in PairLoader(pairs, batch_size)():
             pred = self.predict(x, batch_size)
             errors.append(relative_l2(pred, y[:, 0]))
         return torch.cat(errors)

@@ -47,6 +47,7 @@ class TFNOSolver(OperatorSolver, name="tfno"):
     """Tensorized Fourier Neural Operator."""
 
     Options = TFNOOptions
+    uniform_grid = True
     description = "Tensorized FNO: Tucker/CP/TT low-rank spectral weights, per layer or joint (1-D/2-D/3-D)"
     paper = PAPER
 
@@ -66,6 +67,7 @@ class MGTFNOSolver(OperatorSolver, name="mg-tfno"):
     """TFNO on multi-grid patches of periodic domains."""
 
     Options = MGTFNOOptions
+    uniform_grid = True
     description = "Multi-grid TFNO: TFNO on padded patches with coarse context, stitched (periodic grids)"
     paper = PAPER
 

@@ -8,6 +8,10 @@ Point layouts (``Axis.layout``):
 * ``"periodic"`` -- N points ``origin + i L / N``, the last point is the image of the first.
 * ``"nodes"``    -- N points ``origin + i L / (N - 1)``, both ends included (walls).
 * ``"cells"``    -- N cell centres ``origin + (i + 1/2) L / N``.
+
+An axis may instead list its ``points`` (a non-uniform axis, e.g. stretched towards a wall, read
+from a user's file); ``layout`` then says whether the ends are walls (``nodes``) or cell centres
+(``cells``), and ``origin``/``length`` span the points. Spectral backends refuse such axes.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ class Axis:
         origin: coordinate of the domain's lower end.
         layout: where the points sit (see module docstring).
         units: CF units string of the coordinate (``"1"`` for non-dimensional).
+        points: the coordinates of a non-uniform axis (``size`` increasing values), else ``None``.
     """
 
     name: str
@@ -43,27 +48,46 @@ class Axis:
     origin: float = 0.0
     layout: Layout = "periodic"
     units: str = "1"
+    points: tuple[float, ...] | None = None
+
+    def __post_init__(self):
+        if self.points is not None:
+            points = tuple(float(p) for p in self.points)
+            if len(points) != self.size or np.any(np.diff(points) <= 0):
+                raise UserError(f"axis '{self.name}': expected {self.size} increasing coordinates")
+            if self.layout == "periodic":
+                raise UserError(f"axis '{self.name}': a periodic axis needs uniformly spaced points")
+            object.__setattr__(self, "points", points)
 
     @property
     def periodic(self) -> bool:
         return self.layout == "periodic"
 
     @property
+    def equally_spaced(self) -> bool:
+        """True when the points are equally spaced (no explicit ``points``)."""
+        return self.points is None
+
+    @property
     def spacing(self) -> float:
-        """Distance between neighbouring points."""
+        """Distance between neighbouring points (the mean distance on a non-uniform axis)."""
         if self.layout == "nodes":
             return self.length / (self.size - 1)
         return self.length / self.size
 
     def coords(self) -> np.ndarray:
         """The point coordinates, shape ``(size,)``, float64."""
+        if self.points is not None:
+            return np.asarray(self.points, dtype=np.float64)
         i = np.arange(self.size, dtype=np.float64)
         if self.layout == "cells":
             i = i + 0.5
         return self.origin + i * self.spacing
 
     def resized(self, size: int) -> Axis:
-        """The same axis with ``size`` points."""
+        """The same axis with ``size`` points (a non-uniform axis keeps every ``stride``-th point)."""
+        if self.points is not None:
+            return replace(self, size=int(size), points=self.points[::self.stride_to(size)])
         return replace(self, size=int(size))
 
     def stride_to(self, size: int) -> int:
@@ -143,6 +167,11 @@ class Grid:
         return all(a.periodic for a in self.axes)
 
     @property
+    def equally_spaced(self) -> bool:
+        """True when every axis has equally spaced points (what FFT-based methods need)."""
+        return all(a.equally_spaced for a in self.axes)
+
+    @property
     def cell_volume(self) -> float:
         return float(np.prod(self.spacing))
 
@@ -167,7 +196,8 @@ class Grid:
 
     def to_json(self) -> str:
         """A JSON description that `from_json` turns back into the same grid."""
-        return json.dumps([a.__dict__ for a in self.axes])
+        return json.dumps([{k: v for k, v in a.__dict__.items() if not (k == "points" and v is None)}
+                           for a in self.axes])
 
     @classmethod
     def from_json(cls, text: str) -> Grid:

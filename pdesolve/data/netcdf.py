@@ -70,7 +70,8 @@ def read_netcdf(path: str | os.PathLike, *, lazy: bool = False) -> xr.Dataset:
 
     Args:
         path: the file.
-        lazy: keep the data on disk (xarray's lazy loading) instead of reading it all now.
+        lazy: keep the data on disk, every variable read on demand (and reopened in each process,
+            so DataLoader workers read it safely; `pdesolve.data.sources.lazy`).
 
     Raises:
         UserError: the file is missing or is not readable netCDF.
@@ -78,12 +79,14 @@ def read_netcdf(path: str | os.PathLike, *, lazy: bool = False) -> xr.Dataset:
     path = Path(path)
     if not path.is_file():
         raise UserError("file not found (expected a netCDF file)", source=str(path))
+    if lazy:
+        from pdesolve.data.sources.netcdf import raw_with_xarray
+
+        return raw_with_xarray(path, "netcdf4")
     try:
         ds = xr.open_dataset(path, engine="netcdf4")
     except (OSError, ValueError) as err:
         raise UserError(f"not a readable netCDF file ({err})", source=str(path)) from None
-    if lazy:
-        return ds
     with ds:
         return ds.load()
 

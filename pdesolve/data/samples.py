@@ -26,10 +26,14 @@ def add_splits(ds: xr.Dataset, n_train: int, n_val: int, n_test: int) -> xr.Data
     if n_train + n_val + n_test != n:
         raise UserError(f"split sizes {n_train}+{n_val}+{n_test} do not add up to {n} samples")
     flags = np.repeat(np.arange(3, dtype=np.int8), [n_train, n_val, n_test])
-    split = xr.Variable(("sample",), flags, {
+    return ds.assign_coords(split=split_variable(flags))
+
+
+def split_variable(flags: np.ndarray) -> xr.Variable:
+    """The ``split`` coordinate (CF flags 0 = train, 1 = validation, 2 = test) along ``sample``."""
+    return xr.Variable(("sample",), np.asarray(flags, np.int8), {
         "long_name": "dataset split", "flag_values": np.arange(3, dtype=np.int8),
         "flag_meanings": " ".join(SPLITS)})
-    return ds.assign_coords(split=split)
 
 
 def select_split(ds: xr.Dataset, name: str) -> xr.Dataset:

@@ -37,6 +37,8 @@ def grid_coords(grid: Grid) -> dict[str, xr.Variable]:
             "domain_length": a.length,
             "domain_origin": a.origin,
         }
+        if not a.equally_spaced:
+            attrs["uniform"] = 0  # the values are the points (see docs/data-format.md)
         out[a.name] = xr.Variable((a.name,), a.coords(), attrs)
     return out
 
@@ -51,6 +53,7 @@ def grid_from_dataset(ds: xr.Dataset | xr.DataArray) -> Grid:
         attrs = c.attrs
         if "layout" not in attrs:
             raise UserError(f"coordinate '{name}' has no 'layout' attribute (not a pdesolve grid)")
+        points = tuple(np.asarray(c.values, np.float64)) if int(attrs.get("uniform", 1)) == 0 else None
         axes.append(
             Axis(
                 name,
@@ -59,6 +62,7 @@ def grid_from_dataset(ds: xr.Dataset | xr.DataArray) -> Grid:
                 float(attrs["domain_origin"]),
                 str(attrs["layout"]),
                 str(attrs.get("units", "1")),
+                points,
             )
         )
     if not axes:
@@ -119,6 +123,22 @@ def to_dataset(
     return ds
 
 
+def field_variables(ds: xr.Dataset, names: Sequence[str]) -> list[xr.Variable]:
+    """The variables ``names`` of ``ds``, which must share their dims (channels of one tensor).
+
+    Raises:
+        UserError: a variable is missing or the variables' dims differ.
+    """
+    missing = [n for n in names if n not in ds.data_vars]
+    if missing:
+        raise UserError(f"dataset lacks variable(s) {missing}; it has {sorted(ds.data_vars)}")
+    dims = ds[names[0]].dims
+    for n in names:
+        if ds[n].dims != dims:
+            raise UserError(f"variable '{n}' has dims {ds[n].dims}, expected {dims}")
+    return [ds[n].variable for n in names]
+
+
 def to_tensor(
     ds: xr.Dataset,
     names: Sequence[str],
@@ -131,15 +151,9 @@ def to_tensor(
     Raises:
         UserError: a variable is missing or the variables' dims differ.
     """
-    missing = [n for n in names if n not in ds.data_vars]
-    if missing:
-        raise UserError(f"dataset lacks variable(s) {missing}; it has {sorted(ds.data_vars)}")
-    dims = ds[names[0]].dims
-    for n in names:
-        if ds[n].dims != dims:
-            raise UserError(f"variable '{n}' has dims {ds[n].dims}, expected {dims}")
-    lead = 2 if "time" in dims else 1
-    arrays = [np.asarray(ds[n].values) for n in names]
+    variables = field_variables(ds, names)
+    lead = 2 if "time" in variables[0].dims else 1
+    arrays = [np.asarray(v.values) for v in variables]
     stacked = np.stack(arrays, axis=lead)
     return torch.as_tensor(stacked, dtype=dtype, device=device)
 

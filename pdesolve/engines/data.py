@@ -3,7 +3,8 @@
 The recipe (`Problem.recipe`) holds everything that determines the data, the problem's
 ``solver_version`` included, so a fixed reference solver (its version bumped) never reuses stale
 files: `load_or_generate` says why it (re)generates, e.g. "cached data from solver version 1 is
-stale (now 2): regenerating".
+stale (now 2): regenerating". Data is read lazily from the file (every variable on demand, like
+a user's file); a ``dataset`` case reads its own file (`Problem.stored_data`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Literal, NamedTuple
 import xarray as xr
 
 from pdesolve.config import ResolvedCase
-from pdesolve.data.netcdf import read_netcdf, with_cf_conventions, write_netcdf
+from pdesolve.data.netcdf import read_netcdf, write_netcdf
 from pdesolve.data.samples import add_splits
 from pdesolve.engines.device import resolve_device
 from pdesolve.errors import UserError
@@ -121,14 +122,21 @@ def load_or_generate(resolved: ResolvedCase, *, out: str | Path | None = None, f
     (`GenerationReason`).
     """
     d = resolved.case.data
+    problem = resolved.problem
+    stored = problem.stored_data(d.n_train, d.n_val, d.n_test, d.seed, d.resolution)
+    if stored is not None:  # the case names a file of its own
+        if out is not None:
+            raise UserError("a dataset case reads its own file; there is nothing to generate "
+                            "(`pdesolve convert` writes it in pdesolve's layout)", source="--out")
+        dataset, path = stored
+        return CaseData(dataset, path, None)  # nothing generated: the file is the data
     recipe = recipe_of(resolved)
-    digest = resolved.problem.recipe_hash(recipe)
+    digest = problem.recipe_hash(recipe)
     path = Path(out) if out else cached_path(resolved)
-    reason = generation_reason(recipe, digest, path, resolved.problem.name, force)
+    reason = generation_reason(recipe, digest, path, problem.name, force)
     if reason is None:
-        return CaseData(read_netcdf(path), path, None)
-    ds = resolved.problem.generate(recipe["n"], d.seed, resolution=d.resolution,
-                                   device=resolve_device(d.device), batch_size=d.batch_size)
-    ds = with_cf_conventions(add_splits(ds, d.n_train, d.n_val, d.n_test))  # what the file will hold
-    write_netcdf(ds, path)
-    return CaseData(ds, path, reason)
+        return CaseData(read_netcdf(path, lazy=True), path, None)
+    ds = problem.generate(recipe["n"], d.seed, resolution=d.resolution,
+                          device=resolve_device(d.device), batch_size=d.batch_size)
+    write_netcdf(add_splits(ds, d.n_train, d.n_val, d.n_test), path)
+    return CaseData(read_netcdf(path, lazy=True), path, reason)  # the generated data read as any file

@@ -237,17 +237,18 @@ def _attrs(context: EvaluationContext, title: str) -> dict[str, Any]:
             f"{context.solver.name}", "hardware": context.hardware}
 
 
-def write_rollout(result: RolloutResult, context: EvaluationContext, path: str | Path | None = None
-                  ) -> RolloutResult:
+def write_rollout(result: RolloutResult, context: EvaluationContext, path: str | Path | None = None, *,
+                  reference_data: str | Path | None = None) -> RolloutResult:
     """Write ``rollout.nc`` (or ``path``) with provenance and the metrics as global attributes, and
-    the figures into the run's ``figures/``; log the metrics."""
+    the figures into the run's ``figures/``; log the metrics. ``reference_data``: the file the test
+    samples came from (default: the case's data)."""
     run, resolved, solver = context.run, context.resolved, context.solver
     ds = result.dataset
     ds.attrs.update({
         **_attrs(context, f"{resolved.name}: {solver.name} rollout on the test set"),
         "Conventions": "CF-1.10 UGRID-1.0" if "mesh" in ds.variables else "CF-1.10",
         "run": str(run.path),
-        "reference_data": str(context.loaded.path),
+        "reference_data": str(reference_data or context.loaded.path),
         "problem": resolved.problem.name,
         "backend": solver.name,
         **{k: v for k, v in result.metrics.items() if v is not None},

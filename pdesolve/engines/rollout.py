@@ -21,6 +21,7 @@ from pdesolve.engines.evaluation import EvaluationContext, RolloutResult, evalua
 from pdesolve.engines.runs import RunDir
 from pdesolve.errors import UserError
 from pdesolve.nn.rollout import slide
+from pdesolve.problems.dataset import evaluation_data
 from pdesolve.progress import make_progress
 
 
@@ -62,16 +63,26 @@ def predict_trajectory(step: Callable[[torch.Tensor], torch.Tensor], window: tor
 
 
 def rollout_run(run: RunDir | str | Path, *, steps: int | None = None, out: str | Path | None = None,
-                device: torch.device | str = "cpu", resolution: int | None = None) -> RolloutResult:
+                device: torch.device | str = "cpu", resolution: int | None = None,
+                data_file: str | Path | None = None) -> RolloutResult:
     """Roll the run's best model out on its test set and write ``rollout.nc`` (or ``out``).
 
     ``resolution``: field backends only -- sample the solution on the problem's grid with this
     many points per axis, against a reference generated on that grid, instead of the data grid.
+    ``data_file``: operator backends -- predict on another file's test samples instead (e.g. a
+    finer grid: zero-shot), see `pdesolve.problems.dataset.evaluation_data`; written to
+    ``rollout_<file stem>.nc`` (and figure) unless ``out`` is given.
     """
     run = run if isinstance(run, RunDir) else RunDir.open(run)
     context = EvaluationContext.from_run(run, device)
     evaluation = evaluation_for(context)
-    test = select_split(context.data, "test")
+    name, reference = "rollout", None
+    if data_file is not None:
+        test, reference = evaluation_data(context.problem, context.solver, data_file)
+        name = f"rollout_{Path(data_file).stem}"
+        out = out or run.path / f"{name}.nc"
+    else:
+        test = select_split(context.data, "test")
     if resolution is not None:
         if context.solver.kind != "field":
             raise UserError(f"--resolution applies to field backends, not {context.solver.kind} backends",
@@ -79,4 +90,6 @@ def rollout_run(run: RunDir | str | Path, *, steps: int | None = None, out: str 
         test = context.problem.generate(test.sizes["sample"], context.resolved.case.data.seed, resolution=resolution)
     result = evaluation.rollout(test, steps)
     result.headline = evaluation.summary_rows(result.metrics)
-    return write_rollout(result, context, out)
+    for artifact in result.artifacts:  # rollout.png -> rollout_<file>.png beside rollout_<file>.nc
+        artifact.name = artifact.name.replace("rollout", name, 1)
+    return write_rollout(result, context, out, reference_data=reference)

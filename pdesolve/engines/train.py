@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import shutil
 import time
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
@@ -107,6 +108,7 @@ class Trainer:
         self.unroll = cfg.unroll
         self.backprop = cfg.backprop
         self.lr = cfg.lr
+        self.workers = cfg.workers
         self._loss = LOSSES[cfg.loss]
         use_bf16 = cfg.amp == "bf16" or (cfg.amp == "auto" and self.device.type == "cuda")
         self._autocast = (lambda: torch.autocast(self.device.type, dtype=torch.bfloat16)) if use_bf16 else nullcontext
@@ -362,8 +364,13 @@ def train_case(resolved: ResolvedCase | None = None, *, run_dir: str | Path | No
         dev = resolve_device(device or cfg.train.device)  # before the run directory: a failed start leaves none
         run = RunDir.create(cfg.output.runs_dir, cfg.name, resolved.backend_cls.name, run_dir)
         run.write_text("case.yaml", resolved.to_yaml())
-    with log_progress_to(run.log_file):
-        return _train_run(run, resolved, dev, state, rollout)
+    try:
+        with log_progress_to(run.log_file):
+            return _train_run(run, resolved, dev, state, rollout)
+    except UserError:
+        if resume is None and not (run.checkpoint_file.exists() or run.best_file.exists()):
+            shutil.rmtree(run.path, ignore_errors=True)  # bad input found before training: leave nothing behind
+        raise
 
 
 def _train_run(run: RunDir, resolved: ResolvedCase, dev: torch.device, state: dict | None,

@@ -28,6 +28,7 @@ import math
 from abc import abstractmethod
 from collections.abc import Sequence
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -154,6 +155,19 @@ class Problem(Registered):
     def baselines(self) -> dict[str, Baseline]:
         """Classical baselines that `pdesolve compare` can run, by name."""
         return {}
+
+    def default_baselines(self) -> list[str] | None:
+        """``compare.baselines`` when the case does not set it (``None``: the schema's default)."""
+        return None
+
+    def check_data(self, data) -> None:
+        """Raise a `UserError` if the case's ``data`` section cannot be served (before any work)."""
+
+    def stored_data(self, n_train: int, n_val: int, n_test: int, seed: int, resolution=None
+                    ) -> tuple[xr.Dataset, Path] | None:
+        """A problem that reads its samples from a file (``dataset``) returns them with their
+        splits and the file; generators return ``None`` (`generate` makes theirs)."""
+        return None
 
 
 class Baseline:
