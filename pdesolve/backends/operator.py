@@ -30,6 +30,7 @@ from pdesolve.data.grid import Grid
 from pdesolve.data.samples import MapPairs, WindowPairs, batches, select_split
 from pdesolve.data.tensors import grid_from_dataset, to_dataset, to_tensor
 from pdesolve.errors import UserError
+from pdesolve.limits import MemoryEstimate, Size
 from pdesolve.metrics import relative_l2
 from pdesolve.nn.normalizer import ChannelNormalizer
 from pdesolve.nn.rollout import autoregressive
@@ -90,6 +91,16 @@ class OperatorSolver(Solver):
     @classmethod
     def unused_train_fields(cls, problem, options):
         return {} if problem.task == "trajectory" else super().unused_train_fields(problem, options)
+
+    def memory_estimates(self, problem, resolution, batch_size):
+        """The network's training state (weights, gradients and two Adam moments, float32), its
+        parameters counted on the ``meta`` device without allocating them."""
+        probe = type(self)(self.options)
+        probe.setup = probe.setup_for(problem, problem.data_grid(resolution))
+        with torch.device("meta"):
+            probe.build(probe.setup)
+        return [MemoryEstimate("the model's training state", [
+            Size(self.size_field(), "parameters", probe.n_parameters())], 16, device="training")]
 
     # -------------------------------------------------------------------------- setup
     def modules(self) -> nn.Module:

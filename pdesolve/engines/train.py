@@ -25,11 +25,13 @@ from torch import nn
 
 from pdesolve.backends.base import DEFAULT_LR, FitReport, Solver, Stage
 from pdesolve.config import ResolvedCase, TrainConfig
+from pdesolve.data.destinations import check_folder_destination
 from pdesolve.data.samples import select_split
 from pdesolve.engines.data import load_or_generate
 from pdesolve.engines.device import describe, resolve_device, seed_everything
 from pdesolve.engines.runs import RunDir
 from pdesolve.errors import NonFiniteError, UserError
+from pdesolve.limits import check_memory
 from pdesolve.metrics import LOSSES
 from pdesolve.progress import make_progress
 
@@ -125,10 +127,12 @@ class Trainer:
         train_batches: Callable[[torch.Generator], Iterable[Any]],
         validate: Callable[[], float] | None = None,
         n_batches: int | None = None,
+        items: int | None = None,
     ) -> FitReport:
-        """A one-stage fit: optimise ``module`` for ``train.epochs`` epochs (see `Stage`)."""
+        """A one-stage fit: optimise ``module`` for ``train.epochs`` epochs (see `Stage`; ``items``
+        is its ``size``)."""
         return self.fit_stages(solver, [Stage(module=module, step_loss=step_loss, batches=train_batches,
-                                              validate=validate, n_batches=n_batches)])
+                                              validate=validate, n_batches=n_batches, size=items)])
 
     def fit_stages(self, solver: Solver, stages: Iterable[Stage]) -> FitReport:
         """Run ``stages`` in order (a generator may build each stage from the results of the last)
@@ -153,7 +157,7 @@ class Trainer:
                 if report.stopped == "non-finite loss":
                     break
                 state.completed.append(stage.name)
-        if self.run is not None and state.validated_epochs == 0 and report.stopped is None:
+        if self.run is not None and state.validated_epochs == 0:  # after a non-finite stop: the last good state
             self.run.save_checkpoint({"solver": solver.state_dict()}, self.run.best_file)
         report.seconds = time.perf_counter() - t_start
         return report
@@ -174,6 +178,19 @@ class Trainer:
                                                               min_lr=p.min_lr)
         cfg = self.cfg if stage.schedule is None else self.cfg.model_copy(update={"schedule": stage.schedule})
         return make_scheduler(cfg.model_copy(update={"epochs": epochs}), optimizer)
+
+    def _clamped_batch_size(self, stage: Stage, report: FitReport) -> int:
+        """The stage's batch size, clamped to its training items (one batch per epoch) with a note."""
+        batch_size = stage.batch_size or self.batch_size
+        items = stage.items if stage.items is not None else stage.size
+        if items is None or batch_size <= items:
+            return batch_size
+        which = "train.batch_size" if stage.batch_size is None else f"the batch size of stage {stage.name}"
+        note = f"{which} {batch_size} is larger than the {items} training items: clamped to {items} (one batch per epoch)"
+        if note not in report.notes:
+            report.notes.append(note)
+            self._log(note)
+        return items
 
     def _resume_point(self, stage: Stage) -> dict | None:
         r = self.resume
@@ -196,7 +213,7 @@ class Trainer:
             _set_rng_state(point["rng"])
             start = int(point["epoch"]) + 1
         label = stage.name or "train"
-        batch_size = stage.batch_size or self.batch_size
+        batch_size = self._clamped_batch_size(stage, report)
         n_batches = stage.n_batches or (math.ceil(stage.items / batch_size) if stage.items else None)
         bar.reset(task, total=(epochs - start) * (n_batches or 1), description=label)
         last_good = copy.deepcopy(stage.module.state_dict())
@@ -293,6 +310,8 @@ class Trainer:
             "best_epoch": best_epoch,
             "stage": stage,
             "completed": list(completed),
+            "metrics_records": self.run.metrics_records,
+            "is_best": improved,
         }, self.run.checkpoint_file)
         if improved:
             self.run.save_checkpoint({"solver": solver_state}, self.run.best_file)
@@ -345,6 +364,14 @@ def train_case(resolved: ResolvedCase | None = None, *, run_dir: str | Path | No
         resume: a run directory to continue from its last checkpoint.
         overrides: ``--set`` strings applied to a resumed run's case (e.g. more epochs).
         rollout: roll out on the test set at the end.
+
+    Destinations, device and memory are checked before any work; the run folder is made once the
+    data is there. A loss that turns non-finite after good epochs ends the run: summary.json records
+    the fit and `NonFiniteError` says where the last good model is (no test, no rollout).
+
+    Raises:
+        UserError: bad input (a destination that cannot be written, a case too large for the machine).
+        NonFiniteError: the loss became non-finite.
     """
     from pdesolve.engines.rollout import rollout_run
 
@@ -352,28 +379,43 @@ def train_case(resolved: ResolvedCase | None = None, *, run_dir: str | Path | No
     if resume is not None:
         run = RunDir.open(resume)
         resolved = run.load_case(overrides)
-        state = run.load_checkpoint()
-        run.write_text("case.yaml", resolved.to_yaml())
+        check_folder_destination(run.path, source="--resume")
+        state = run.resume_checkpoint()
+    elif resolved is None:
+        raise UserError("no case given")
     else:
-        if resolved is None:
-            raise UserError("no case given")
         cfg = resolved.case
-        run = RunDir.create(cfg.output.runs_dir, cfg.name, resolved.backend_cls.name, run_dir)
-        run.write_text("case.yaml", resolved.to_yaml())
+        if run_dir is not None:
+            check_folder_destination(run_dir, source="--run-dir")
+        else:
+            check_folder_destination(cfg.output.runs_dir, source=resolved.source, field="output.runs_dir")
+        run_dir = RunDir.new_path(cfg.output.runs_dir, cfg.name, resolved.backend_cls.name, run_dir)
     cfg = resolved.case
     dev = resolve_device(device or cfg.train.device)
+    check_memory(resolved.model_memory_estimates(), training_device=dev, source=resolved.source)
+    case_data = load_or_generate(resolved)  # checks its own destination and size before generating
+    data, data_path = case_data.dataset, case_data.path
+    if resume is not None:
+        run.write_text("case.yaml", resolved.to_yaml())
+    else:
+        run = RunDir.create(cfg.output.runs_dir, cfg.name, resolved.backend_cls.name, run_dir)
+        run.write_text("case.yaml", resolved.to_yaml())
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     seed_everything(cfg.train.seed)
     run.write_environment(cfg.train.seed, dev)
     run.log(f"case {cfg.name}, backend {resolved.backend_cls.name}, device {describe(dev)}")
-
-    case_data = load_or_generate(resolved)
-    data, data_path = case_data.dataset, case_data.path
     run.log(f"data {data_path}: {case_data.status}")
     solver = resolved.make_solver()
     trainer = Trainer(cfg.train, dev, run, resume=state)
     report = solver.fit(resolved.problem, data, trainer)
+    if report.stopped == "non-finite loss":
+        kept = TrainSummary(run.path, data_path, case_data.status, report, {}, None, None)
+        run.write_json("summary.json", kept.to_dict())
+        raise NonFiniteError(
+            f"training stopped: the loss became non-finite after {report.epochs} good epoch(s); the last good "
+            f"model is kept in {run.best_file} (summary in {run.summary_file}); lower train.lr, or resume "
+            f"with --resume {run.path} --set train.lr=...")
     best = run.load_solver(dev)
     test = best.score(resolved.problem, select_split(data, "test"))
     run.log(f"test: {json.dumps(test)}")
