@@ -72,6 +72,16 @@ SetOption = Annotated[list[str] | None, typer.Option(
 DeviceOption = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
 
 
+def _device(name: str):
+    """``--device`` as a torch device (a bad name is a `UserError` on ``--device``)."""
+    from pdesolve.engines.device import resolve_device
+
+    try:
+        return resolve_device(name)
+    except UserError as e:
+        raise e.located("--device") from None
+
+
 def command(fn):
     """Register ``fn`` as a command whose errors become one line and an exit code."""
 
@@ -175,10 +185,9 @@ def rollout(
                     "(default: the data grid).")] = None,
 ):
     """Autoregressive prediction from the test initial conditions: prediction, reference, error per step."""
-    from pdesolve.engines.device import resolve_device
     from pdesolve.engines.rollout import rollout_run
 
-    r = rollout_run(run, steps=steps, out=out_file, device=resolve_device(device), resolution=resolution)
+    r = rollout_run(run, steps=steps, out=out_file, device=_device(device), resolution=resolution)
     rows = [("file", r.path), *[(label, value) for label, value in r.headline if value is not None]]
     if r.figure:
         rows.append(("figure", r.figure))
@@ -199,9 +208,8 @@ def compare(
 ):
     """Compare the model against classical baselines: table, figures and statistics."""
     from pdesolve.engines.compare import compare_run
-    from pdesolve.engines.device import resolve_device
 
-    c = compare_run(run, baselines=baseline, out=out_dir, device=resolve_device(device), models=model)
+    c = compare_run(run, baselines=baseline, out=out_dir, device=_device(device), models=model)
     out.print(c.table(), soft_wrap=True)
     _summary("pdesolve compare", [("folder", c.out_dir), *[("file", f.name) for f in c.files]])
 
@@ -219,10 +227,9 @@ def solve(
     device: DeviceOption = "auto",
 ):
     """Solve your own sparse system A x = b with a trained linear solver: x and the residual history."""
-    from pdesolve.engines.device import resolve_device
     from pdesolve.engines.linear import solve_file
 
-    s = solve_file(run, system, rtol=rtol, max_iter=max_iter, out=out_file, device=resolve_device(device))
+    s = solve_file(run, system, rtol=rtol, max_iter=max_iter, out=out_file, device=_device(device))
     r = s.report.result
     _summary("pdesolve solve", [
         ("unknowns", s.system.size), ("grid", " x ".join(map(str, s.system.shape))),

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import warnings
 from abc import abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -358,9 +359,11 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not path.is_file():
         raise UserError("file not found (expected a pdesolve checkpoint)", source=str(path))
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch warns about foreign pickle protocols: the error says it all
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        if "weights_only" in str(err) or "Weights only" in str(err):
+        if "GLOBAL" in str(err):
             raise UserError("not a pdesolve checkpoint: it holds Python objects that pdesolve never writes "
                             "(refused without running them)", source=str(path)) from None
         raise UserError("damaged or not a pdesolve checkpoint (not a torch file)", source=str(path)) from None

@@ -123,7 +123,7 @@ class DCDMSolver(Solver, name="dcdm"):
             return total / len(val)
 
         return trainer.fit(self, self.network, step_loss, batches, validate if val is not None else None,
-                           n_batches=math.ceil(len(train) / trainer.batch_size))
+                           n_batches=math.ceil(len(train) / trainer.batch_size), items=len(train))
 
     # ---------------------------------------------------------------------------- solve
     def prepare(self, system: GridSystem) -> Operator:

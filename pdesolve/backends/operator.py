@@ -163,7 +163,7 @@ class OperatorSolver(Solver):
             self, self.model, step_loss,
             lambda gen: batches(train, trainer.batch_size, generator=gen),
             validate if val is not None else None,
-            n_batches=math.ceil(len(train) / trainer.batch_size),
+            n_batches=math.ceil(len(train) / trainer.batch_size), items=len(train),
         )
 
     @torch.no_grad()

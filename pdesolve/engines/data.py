@@ -144,8 +144,12 @@ def load_or_generate(resolved: ResolvedCase, *, out: str | Path | None = None, f
     else:
         check_folder_destination(path.parent, source=resolved.source, field="data.cache_dir")
     check_memory(resolved.data_memory_estimates(), source=resolved.source)
-    ds = resolved.problem.generate(recipe["n"], d.seed, resolution=d.resolution,
-                                   device=resolve_device(d.device), batch_size=d.batch_size)
+    try:
+        device = resolve_device(d.device)
+    except UserError as err:
+        raise err.located(resolved.source, "data.device") from None
+    ds = resolved.problem.generate(recipe["n"], d.seed, resolution=d.resolution, device=device,
+                                   batch_size=d.batch_size)
     ds = add_splits(ds, d.n_train, d.n_val, d.n_test)
     write_netcdf(ds, path)
     return CaseData(ds, path, reason)

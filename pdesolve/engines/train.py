@@ -391,7 +391,10 @@ def train_case(resolved: ResolvedCase | None = None, *, run_dir: str | Path | No
             check_folder_destination(cfg.output.runs_dir, source=resolved.source, field="output.runs_dir")
         run_dir = RunDir.new_path(cfg.output.runs_dir, cfg.name, resolved.backend_cls.name, run_dir)
     cfg = resolved.case
-    dev = resolve_device(device or cfg.train.device)
+    try:
+        dev = resolve_device(device or cfg.train.device)
+    except UserError as err:
+        raise (err.located("--device") if device else err.located(resolved.source, "train.device")) from None
     check_memory(resolved.model_memory_estimates(), training_device=dev, source=resolved.source)
     case_data = load_or_generate(resolved)  # checks its own destination and size before generating
     data, data_path = case_data.dataset, case_data.path
