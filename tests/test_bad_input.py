@@ -620,42 +620,63 @@ def test_atomic_writes_follow_the_umask(tmp_path):
     assert new.stat().st_mode & 0o777 == 0o640
 
 
-@pytest.mark.parametrize(("name", "write"), [("best.pt", 1), ("checkpoint.pt", 2)], ids=["first-best", "second-checkpoint"])
-def test_kill_during_a_checkpoint_write_then_resume(shared, tmp_path, name, write):
-    """Killed while writing the first best.pt (after checkpoint.pt of epoch 0), or the checkpoint of
-    epoch 1 (after its metrics record): resume removes the temporary, restores best.pt, logs every
-    epoch once and finishes."""
+def test_kill_during_the_first_best_checkpoint_write_then_resume(shared, tmp_path):
+    """SIGKILL while the first best.pt is a temporary (checkpoint.pt of epoch 0 written): resume removes
+    the temporary, restores best.pt from the checkpoint, logs every epoch once and finishes."""
     case = World(tmp_path, shared).case("train.epochs=2")
     run = tmp_path / "run"
     _kill_when_stalled(f"""
         import time
+        import torch
         from pdesolve.config import load_case
         from pdesolve.data.netcdf import atomic_replace
         from pdesolve.engines.runs import RunDir
         from pdesolve.engines.train import train_case
-        import torch
-        writes = {{}}
         original = RunDir.save_checkpoint
         def save_checkpoint(self, state, path):
-            writes[path.name] = writes.get(path.name, 0) + 1
-            if path.name == {name!r} and writes[path.name] == {write}:
-                def stall(tmp):
-                    torch.save(state, tmp)
-                    print("STALLED", flush=True)
-                    time.sleep(600)
-                return atomic_replace(path, stall)
-            return original(self, state, path)
+            if path.name != "best.pt":
+                return original(self, state, path)
+            def stall(tmp):
+                torch.save(state, tmp)
+                print("STALLED", flush=True)
+                time.sleep(600)
+            return atomic_replace(path, stall)
         RunDir.save_checkpoint = save_checkpoint
         train_case(load_case({case!r}), run_dir={str(run)!r}, device="cpu", rollout=False)
     """, tmp_path)
-    assert list(run.glob(f".{name}.*.tmp"))
-    assert (run / "best.pt").exists() == (name != "best.pt")
+    assert list(run.glob(".best.pt.*.tmp")) and not (run / "best.pt").exists()
     result = runner.invoke(app, ["train", "--resume", str(run), "--device", "cpu", "--no-rollout"])
     assert result.exit_code == 0, result.stderr
-    assert not list(run.glob(".*.tmp"))
-    assert (run / "best.pt").is_file()
-    epochs = [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert epochs == [0, 1]
+    assert not list(run.glob(".*.tmp")) and (run / "best.pt").is_file()
+    assert [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [0, 1]
+
+
+def test_a_kill_between_the_metrics_record_and_the_checkpoint_logs_each_epoch_once(shared, tmp_path, monkeypatch):
+    """Stopped after epoch 1's metrics record, before its checkpoint.pt is in place: the resumed run
+    cuts metrics.jsonl back to what checkpoint.pt (epoch 0) had seen and redoes epoch 1 once."""
+    from pdesolve.config import load_case
+    from pdesolve.engines.runs import RunDir
+    from pdesolve.engines.train import train_case
+
+    case = World(tmp_path, shared).case("train.epochs=3")
+    run = tmp_path / "run"
+    original, writes = RunDir.save_checkpoint, {"n": 0}
+
+    def killed_on_the_second_checkpoint(self, state, path):
+        if path.name == "checkpoint.pt":
+            writes["n"] += 1
+            if writes["n"] == 2:
+                raise KeyboardInterrupt
+        return original(self, state, path)
+
+    monkeypatch.setattr(RunDir, "save_checkpoint", killed_on_the_second_checkpoint)
+    with pytest.raises(KeyboardInterrupt):
+        train_case(load_case(case), run_dir=run, device="cpu", rollout=False)
+    monkeypatch.setattr(RunDir, "save_checkpoint", original)
+    assert [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [0, 1]
+    result = runner.invoke(app, ["train", "--resume", str(run), "--device", "cpu", "--no-rollout"])
+    assert result.exit_code == 0, result.stderr
+    assert [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [0, 1, 2]
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage"])
