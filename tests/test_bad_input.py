@@ -183,7 +183,7 @@ class Evil:
 
 def laplacian(shape: tuple[int, int]) -> sp.csr_matrix:
     """The 5-point Dirichlet Laplacian on a grid (SPD)."""
-    one = [sp.diags([-1, 2, -1], [-1, 0, 1], shape=(n, n)) for n in shape]
+    one = [sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(n, n)) for n in shape]
     return (sp.kron(one[0], sp.eye(shape[1])) + sp.kron(sp.eye(shape[0]), one[1])).tocsr()
 
 
@@ -455,8 +455,6 @@ def test_the_list_is_long_and_distinct():
     ids = [entry[0] for entry in BAD_INPUTS]
     assert len(set(ids)) == len(ids)
     assert len(ids) + len(BAD_CASES) >= 60
-    commands = {entry[1].__code__.co_consts for entry in BAD_INPUTS}
-    assert commands  # every command is in the list below:
     text = " ".join(str(entry[1].__code__.co_consts) for entry in BAD_INPUTS)
     for command in ("train", "generate", "rollout", "compare", "export", "solve"):
         assert f"'{command}'" in text, command

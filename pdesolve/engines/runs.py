@@ -10,7 +10,7 @@
 * ``log.txt`` -- a human-readable log; ``rollout.nc``, ``compare/``, ``figures/`` -- later outputs.
 
 All files are written atomically. A run stays consistent across a kill at any moment:
-`RunDir.resume_checkpoint` removes temporaries of killed writes, cuts ``metrics.jsonl`` back to
+`RunDir.recover` removes temporaries of killed writes, cuts ``metrics.jsonl`` back to
 the records the last checkpoint had seen (each epoch is logged once) and restores ``best.pt`` when
 the kill fell in its write.
 """
@@ -27,7 +27,6 @@ import torch
 
 from pdesolve.data.netcdf import atomic_replace, remove_stale_temporaries
 from pdesolve.errors import UserError
-
 
 RESUME_KEYS = ("optimizer", "scheduler", "rng", "epoch", "best_val", "best_epoch")
 
@@ -157,19 +156,17 @@ class RunDir:
             raise UserError(err.message + hint, source=err.source) from None
         return state
 
-    def resume_checkpoint(self) -> dict:
-        """The last checkpoint, with the run made consistent with it after a kill: temporaries of
-        killed writes removed, ``metrics.jsonl`` cut back to the records the checkpoint had seen,
-        and ``best.pt`` rewritten from it when the checkpoint was the best epoch (a kill during that
-        ``best.pt`` write, the checkpoint being written first)."""
+    def recover(self, state: dict) -> None:
+        """Make the run consistent with its last checkpoint ``state`` after a kill, before resuming:
+        temporaries of killed writes removed, ``metrics.jsonl`` cut back to the records the checkpoint
+        had seen, and ``best.pt`` rewritten from it when the checkpoint was the best epoch (a kill
+        during that ``best.pt`` write: the checkpoint is written first)."""
         for folder in (self.path, self.figures_dir):
             remove_stale_temporaries(folder)
-        state = self.load_checkpoint()
         if "metrics_records" in state:
             self.truncate_metrics(int(state["metrics_records"]))
         if state.get("is_best"):
             self.save_checkpoint({"solver": state["solver"]}, self.best_file)
-        return state
 
     def load_solver(self, device: torch.device | str = "cpu"):
         """The best solver of the run (``best.pt``, else the last checkpoint), on ``device``.

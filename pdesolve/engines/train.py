@@ -186,7 +186,8 @@ class Trainer:
         if items is None or batch_size <= items:
             return batch_size
         which = "train.batch_size" if stage.batch_size is None else f"the batch size of stage {stage.name}"
-        note = f"{which} {batch_size} is larger than the {items} training items: clamped to {items} (one batch per epoch)"
+        note = (f"{which} {batch_size} is larger than the {items} training items: clamped to {items} "
+                "(one batch per epoch)")
         if note not in report.notes:
             report.notes.append(note)
             self._log(note)
@@ -380,7 +381,7 @@ def train_case(resolved: ResolvedCase | None = None, *, run_dir: str | Path | No
         run = RunDir.open(resume)
         resolved = run.load_case(overrides)
         check_folder_destination(run.path, source="--resume")
-        state = run.resume_checkpoint()
+        state = run.load_checkpoint()
     elif resolved is None:
         raise UserError("no case given")
     else:
@@ -399,6 +400,7 @@ def train_case(resolved: ResolvedCase | None = None, *, run_dir: str | Path | No
     case_data = load_or_generate(resolved)  # checks its own destination and size before generating
     data, data_path = case_data.dataset, case_data.path
     if resume is not None:
+        run.recover(state)
         run.write_text("case.yaml", resolved.to_yaml())
     else:
         run = RunDir.create(cfg.output.runs_dir, cfg.name, resolved.backend_cls.name, run_dir)
