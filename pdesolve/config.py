@@ -56,8 +56,9 @@ class DataConfig(Section):
 class TrainConfig(Section):
     """Optimisation settings shared by every backend that trains by gradient descent."""
 
-    epochs: int = Field(20, ge=0)
-    batch_size: int = Field(16, gt=0)
+    epochs: int = Field(20, ge=0, description="0 trains nothing: the run holds the initialised model, tested as such")
+    batch_size: int = Field(16, gt=0, description="larger than the training set: clamped to it (one batch per "
+                                                  "epoch), with a note in the summary")
     lr: float | None = Field(
         None, gt=0, description="learning rate; null = the backend's default (1e-3 unless the backend's docs say "
                                 "otherwise), filled in the resolved case")

@@ -315,6 +315,9 @@ BAD_INPUTS = [
     ("modes-1e4", lambda w: ["train", w.case("backend.modes=10000")], 2, "backend.modes"),
     ("n-train-1e9", lambda w: ["train", w.case("data.n_train=1000000000")], 2, "data.n_train"),
     ("generate-n-train-1e9", lambda w: ["generate", w.case("data.n_train=1000000000")], 2, "data.n_train"),
+    ("dcdm-resolution-1e6", lambda w: ["generate", w.file("dcdm.yaml", yaml.safe_dump({
+        **TINY_DCDM, "problem": {**TINY_DCDM["problem"], "resolution": 1000000},
+        "data": {**TINY_DCDM["data"], "cache_dir": str(w.data)}}).encode())], 2, "problem.resolution"),
     ("rollout-steps-1e9", lambda w: ["rollout", w.run, "--steps", "1000000000"], 2, "--steps"),
     ("rollout-steps-beyond-data", lambda w: ["rollout", w.run, "--steps", "4"], 2, "at most 3"),
     # --- output locations that cannot be written
