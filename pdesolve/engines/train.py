@@ -418,9 +418,8 @@ def train_case(resolved: ResolvedCase | None = None, *, run_dir: str | Path | No
         kept = TrainSummary(run.path, data_path, case_data.status, report, {}, None, None)
         run.write_json("summary.json", kept.to_dict())
         raise NonFiniteError(
-            f"training stopped: the loss became non-finite after {report.epochs} good epoch(s); the last good "
-            f"model is kept in {run.best_file} (summary in {run.summary_file}); lower train.lr, or resume "
-            f"with --resume {run.path} --set train.lr=...")
+            f"training stopped: the loss became non-finite after {report.epochs} good epoch(s); the best model "
+            f"so far is kept in {run.best_file} (summary in {run.summary_file}); lower train.lr and train again")
     best = run.load_solver(dev)
     test = best.score(resolved.problem, select_split(data, "test"))
     run.log(f"test: {json.dumps(test)}")
