@@ -1,8 +1,10 @@
 """``pdesolve``: thin typer commands over the engines.
 
 Each command parses its arguments, calls one engine function and prints a one-screen summary.
-Exit codes: 0 success; 2 bad input (one line naming the file, the field and what was expected);
-1 a failure while running; 130 interrupted. ``PDESOLVE_DEBUG=1`` shows tracebacks.
+Exit codes: 0 success; 2 bad input (one line naming the file, the field and what was expected),
+usage errors of the command line included; 1 a failure while running (one line); 130
+interrupted. ``PDESOLVE_DEBUG=1`` shows tracebacks. The same holds for the console script,
+``python -m pdesolve`` and `typer.testing.CliRunner`: all run the group's `OneLineErrors.main`.
 """
 
 from __future__ import annotations
@@ -17,10 +19,46 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperGroup
 
-from pdesolve.errors import NonFiniteError, UserError
+from pdesolve.errors import RunFailure, UserError
+
+try:  # typer >= 0.20 vendors click
+    from typer._click.exceptions import NoArgsIsHelpError, UsageError
+except ImportError:  # pragma: no cover - older typer on click
+    from click.exceptions import NoArgsIsHelpError, UsageError
+
+out = Console(width=None if sys.stdout.isatty() else 160)  # files and pipes: no 80-column squeeze
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 1000)
+
+
+def _error_line(message: str) -> None:
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+class OneLineErrors(TyperGroup):
+    """The command group: usage errors (missing arguments, unknown options or commands, values out
+    of range) become one line in the format of every other error and exit code 2; ``--help`` is
+    typer's."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except NoArgsIsHelpError as e:
+            out.print(e.ctx.get_help(), highlight=False)
+            code = 0
+        except UsageError as e:
+            where = e.ctx.command_path if e.ctx is not None else "pdesolve"
+            _error_line(f"{where}: {e.format_message().rstrip('.')} (see `{where} --help`)")
+            code = 2
+        code = code if isinstance(code, int) else 0
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
 
 app = typer.Typer(
+    cls=OneLineErrors,
     name="pdesolve",
     help="Neural PDE solvers: generate reference data, train, roll out, compare against classical "
          "baselines, export netCDF. Start with `pdesolve train` (runs the quickstart case).",
@@ -28,12 +66,20 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode="rich",
 )
-out = Console(width=None if sys.stdout.isatty() else 160)  # files and pipes: no 80-column squeeze
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 1000)
 
 SetOption = Annotated[list[str] | None, typer.Option(
     "--set", metavar="PATH=VALUE", help="Override a case field by its dotted path, e.g. train.epochs=2 (repeatable).")]
 DeviceOption = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
+
+
+def _device(name: str):
+    """``--device`` as a torch device (a bad name is a `UserError` on ``--device``)."""
+    from pdesolve.engines.device import resolve_device
+
+    try:
+        return resolve_device(name)
+    except UserError as e:
+        raise e.located("--device") from None
 
 
 def command(fn):
@@ -44,10 +90,10 @@ def command(fn):
         try:
             return fn(*args, **kwargs)
         except UserError as e:
-            err.print(f"[bold red]error:[/] {e.line()}", highlight=False, soft_wrap=True)
+            _error_line(e.line())
             raise typer.Exit(2) from None
-        except NonFiniteError as e:
-            err.print(f"[bold red]failed:[/] {e}", highlight=False, soft_wrap=True)
+        except RunFailure as e:
+            err.print(f"[bold red]failed:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             err.print("interrupted; the last checkpoint is kept (resume with `pdesolve train --resume RUN`)")
@@ -55,8 +101,9 @@ def command(fn):
         except Exception as e:  # a failure while running: one line unless debugging
             if os.environ.get("PDESOLVE_DEBUG"):
                 raise
-            err.print(f"[bold red]failed:[/] {type(e).__name__}: {e} (PDESOLVE_DEBUG=1 shows the traceback)",
-                      highlight=False, soft_wrap=True)
+            text = " ".join(str(e).split())
+            err.print(f"[bold red]failed:[/] {type(e).__name__}: {escape(text)} (PDESOLVE_DEBUG=1 shows the "
+                      "traceback)", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
 
     return app.command()(wrapper)
@@ -132,6 +179,7 @@ def train(
             *[(k.replace("rel_l2", "rel. L2").replace("_", " "), v) for k, v in s.test.items()]]
     if s.fit.stopped:
         rows.append(("stopped", s.fit.stopped))
+    rows += [("note", note) for note in s.fit.notes]
     if s.rollout:
         rows += [*[(label, value) for label, value in s.rollout["headline"] if value is not None],
                  ("rollout file", s.rollout["path"])]
@@ -155,10 +203,9 @@ def rollout(
              "e.g. a finer grid; written to RUN/rollout_<file>.nc.")] = None,
 ):
     """Autoregressive prediction from the test initial conditions: prediction, reference, error per step."""
-    from pdesolve.engines.device import resolve_device
     from pdesolve.engines.rollout import rollout_run
 
-    r = rollout_run(run, steps=steps, out=out_file, device=resolve_device(device), resolution=resolution,
+    r = rollout_run(run, steps=steps, out=out_file, device=_device(device), resolution=resolution,
                     data_file=data)
     rows = [("file", r.path), *[(label, value) for label, value in r.headline if value is not None]]
     if r.figure:
@@ -180,9 +227,8 @@ def compare(
 ):
     """Compare the model against classical baselines: table, figures and statistics."""
     from pdesolve.engines.compare import compare_run
-    from pdesolve.engines.device import resolve_device
 
-    c = compare_run(run, baselines=baseline, out=out_dir, device=resolve_device(device), models=model)
+    c = compare_run(run, baselines=baseline, out=out_dir, device=_device(device), models=model)
     out.print(c.table(), soft_wrap=True)
     _summary("pdesolve compare", [("folder", c.out_dir), *[("file", f.name) for f in c.files]])
 
@@ -200,10 +246,9 @@ def solve(
     device: DeviceOption = "auto",
 ):
     """Solve your own sparse system A x = b with a trained linear solver: x and the residual history."""
-    from pdesolve.engines.device import resolve_device
     from pdesolve.engines.linear import solve_file
 
-    s = solve_file(run, system, rtol=rtol, max_iter=max_iter, out=out_file, device=resolve_device(device))
+    s = solve_file(run, system, rtol=rtol, max_iter=max_iter, out=out_file, device=_device(device))
     r = s.report.result
     _summary("pdesolve solve", [
         ("unknowns", s.system.size), ("grid", " x ".join(map(str, s.system.shape))),
@@ -381,7 +426,7 @@ def show(run: Annotated[Path, typer.Argument(help="A run directory made by `pdes
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point (also ``python -m pdesolve``)."""
     app(prog_name="pdesolve")
 
 

@@ -11,7 +11,8 @@ A case has seven sections::
     compare:  {baselines: [coarse]}
     output:   {runs_dir: runs, figures: true}
 
-Every error names the file, the dotted field path and what was expected (`UserError`).
+Every error names the file, the dotted field path and what was expected (`UserError`). Numbers
+must be finite in every section (problem and backend sections too: their bases forbid inf and NaN).
 """
 
 from __future__ import annotations
@@ -27,12 +28,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pdesolve.errors import UserError, validation_error
+from pdesolve.limits import MemoryEstimate
 
 
 class Section(BaseModel):
-    """A case section: unknown keys are errors, values are validated on assignment."""
+    """A case section: unknown keys are errors, numbers must be finite, values are validated on
+    assignment."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 Device = Literal["auto", "cpu", "cuda"]
@@ -58,8 +61,9 @@ class DataConfig(Section):
 class TrainConfig(Section):
     """Optimisation settings shared by every backend that trains by gradient descent."""
 
-    epochs: int = Field(20, ge=0)
-    batch_size: int = Field(16, gt=0)
+    epochs: int = Field(20, ge=0, description="0 trains nothing: the run holds the initialised model, tested as such")
+    batch_size: int = Field(16, gt=0, description="larger than the training set: clamped to it (one batch per "
+                                                  "epoch), with a note in the summary")
     lr: float | None = Field(
         None, gt=0, description="learning rate; null = the backend's default (1e-3 unless the backend's docs say "
                                 "otherwise), filled in the resolved case")
@@ -164,6 +168,7 @@ class ResolvedCase:
         if defaults is not None and "baselines" not in case.compare.model_fields_set:
             case = case.model_copy(update={"compare": CompareConfig(baselines=defaults)})
         self._check_train_fields(case.train, source)
+        self._check_rollout_steps(case, source)
         if case.train.lr is None:
             case = case.model_copy(update={"train": case.train.model_copy(
                 update={"lr": self.backend_cls(self.backend_options).default_lr(self.problem)})})
@@ -187,6 +192,28 @@ class ResolvedCase:
             if getattr(train, name) != default:
                 raise UserError(f"backend '{self.backend_cls.name}' does not use this field ({reason}); "
                                 f"remove it (default {default!r})", source=source, field=f"train.{name}")
+
+    def _check_rollout_steps(self, case: Case, source: str) -> None:
+        """``rollout.steps`` beyond the test trajectories (their frames after the first window) is an
+        error: there is no reference to judge the extra steps by."""
+        steps = case.rollout.steps
+        if steps is None or self.problem.task != "trajectory":
+            return
+        available = len(self.problem.times) - getattr(self.backend_options, "window", 1)
+        if steps > available:
+            raise UserError(f"{steps} steps asked; the test trajectories have {available} frames after the "
+                            f"first window (expected at most {available}, or null for all)",
+                            source=source, field="rollout.steps")
+
+    def data_memory_estimates(self) -> list[MemoryEstimate]:
+        """What generating the case's data holds in memory at once (`pdesolve.limits`)."""
+        d = self.case.data
+        return self.problem.memory_estimates(d.n_train + d.n_val + d.n_test, d.resolution, d.batch_size)
+
+    def model_memory_estimates(self) -> list[MemoryEstimate]:
+        """What training the case's model holds in memory at once (`pdesolve.limits`)."""
+        return self.make_solver().memory_estimates(self.problem, self.case.data.resolution,
+                                                   self.case.train.batch_size)
 
     @property
     def name(self) -> str:
@@ -255,9 +282,12 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
 def read_yaml(path: Path) -> dict:
     """Parse a YAML mapping, with the line of any syntax error in the message."""
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise UserError(f"cannot read file ({err.strerror})", source=str(path)) from None
+    except UnicodeDecodeError as err:
+        raise UserError(f"not a text file (byte {err.start} is not UTF-8; expected a YAML case)",
+                        source=str(path)) from None
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as err:

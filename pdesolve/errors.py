@@ -2,8 +2,9 @@
 
 `UserError` means the user gave us something we cannot use (a bad case file, an unknown backend,
 a missing file, tensors of the wrong shape). It carries where the problem is and what was
-expected, so the CLI prints one line and exits with code 2. Anything else is a failure while
-running (exit code 1).
+expected, so the CLI prints one line and exits with code 2. `RunFailure` is a failure while
+running that we can explain in one line (a diverged training, a broken-down iteration): exit
+code 1 with that line. Anything else is an unexpected failure (exit code 1, its type and text).
 """
 
 from __future__ import annotations
@@ -34,7 +35,12 @@ class UserError(Exception):
         return ": ".join([*parts, self.message])
 
 
-class NonFiniteError(RuntimeError):
+class RunFailure(RuntimeError):
+    """The work failed for a reason we can state in one line (exit code 1): what happened, what
+    was kept, what to change."""
+
+
+class NonFiniteError(RunFailure):
     """A loss or a rolled-out state stopped being finite (NaN or inf)."""
 
 

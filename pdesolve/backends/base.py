@@ -19,6 +19,8 @@ The interface (scikit-learn-like):
 from __future__ import annotations
 
 import json
+import pickle
+import warnings
 from abc import abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -32,6 +34,7 @@ from torch import nn
 
 from pdesolve.data.netcdf import atomic_replace
 from pdesolve.errors import UserError, validation_error
+from pdesolve.limits import MemoryEstimate
 from pdesolve.models.presets import PresetTable
 from pdesolve.registry import Registered
 
@@ -39,9 +42,9 @@ STATE_FORMAT = 1
 
 
 class BackendOptions(BaseModel):
-    """Base of every backend's options: unknown keys are errors."""
+    """Base of every backend's options: unknown keys are errors, numbers must be finite."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class PresetOptions(BackendOptions):
@@ -75,6 +78,8 @@ class FitReport:
         seconds: wall time of this fit call.
         stopped: why training ended early (``"non-finite loss"``, ``"patience"``) or ``None``.
         history: per-epoch metrics.
+        notes: what the user should know about how the case was run (e.g. a batch size clamped to
+            the training set).
     """
 
     epochs: int = 0
@@ -83,6 +88,7 @@ class FitReport:
     seconds: float = 0.0
     stopped: str | None = None
     history: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -115,6 +121,8 @@ class Stage:
         items: draw batches of ``batch_size`` (``None``: ``train.batch_size``) indices ``(b,)`` from
             a permutation of ``range(items)`` seeded by (seed, epoch) -- or give ``batches`` instead.
         batches: generator -> one epoch of batches (for losses that sample their own points).
+        size: with ``batches``, the number of training items they are drawn from, when there is
+            one: a batch size above it is clamped to it (one batch per epoch), with a note.
         n_batches: batches per epoch (progress bar), when known.
         validate: -> validation error (lower is better), after every epoch: best checkpoints,
             ``train.patience``.
@@ -135,6 +143,7 @@ class Stage:
     items: int | None = None
     batch_size: int | None = None
     batches: Callable[[torch.Generator], Iterable[Any]] | None = None
+    size: int | None = None
     n_batches: int | None = None
     validate: Callable[[], float] | None = None
     name: str | None = None
@@ -178,8 +187,10 @@ class Trainer(Protocol):
         train_batches: Callable[[torch.Generator], Iterable[Any]],
         validate: Callable[[], float] | None = None,
         n_batches: int | None = None,
+        items: int | None = None,
     ) -> FitReport:
-        """Optimise ``module``'s parameters on ``step_loss`` over epochs of ``train_batches``."""
+        """Optimise ``module``'s parameters on ``step_loss`` over epochs of ``train_batches`` (drawn
+        from ``items`` training items, when known: `Stage.size`)."""
 
     def fit_stages(self, solver: Solver, stages: Iterable[Stage]) -> FitReport:
         """Run a sequence of optimisation stages (a generator may build each from the last)."""
@@ -243,6 +254,16 @@ class Solver(Registered):
     def default_lr(self, problem) -> float:
         """``train.lr`` when the case leaves it null."""
         return DEFAULT_LR
+
+    def memory_estimates(self, problem, resolution, batch_size: int) -> list[MemoryEstimate]:
+        """What training on ``problem`` (data at ``resolution``, batches of ``batch_size``) holds at
+        once, checked by `pdesolve.limits.check_memory` before training; none by default."""
+        return []
+
+    def size_field(self) -> str:
+        """The option a memory estimate of the network blames: the largest integer option."""
+        sizes = {k: v for k, v in self.options.model_dump().items() if isinstance(v, int) and not isinstance(v, bool)}
+        return f"backend.{max(sizes, key=sizes.get)}" if sizes else "backend"
 
     # ----------------------------------------------------------------- interface
     @abstractmethod
@@ -312,12 +333,49 @@ class Solver(Registered):
 
     @staticmethod
     def load(path: str | Path, map_location: str | torch.device = "cpu") -> Solver:
-        """Load a solver saved by `save` (or a run's ``best.pt``)."""
-        path = Path(path)
-        if not path.is_file():
-            raise UserError("file not found (expected a saved solver)", source=str(path))
-        state = torch.load(path, map_location=map_location, weights_only=True)
-        return Solver.from_state_dict(state.get("solver", state))
+        """Load a solver saved by `save` (or a run's ``best.pt`` / ``checkpoint.pt``).
+
+        Raises:
+            UserError: the file is missing, damaged or not a pdesolve checkpoint (`read_checkpoint`).
+        """
+        state = read_checkpoint(path, map_location)
+        try:
+            return Solver.from_state_dict(state["solver"])
+        except UserError as err:
+            raise err.located(str(path)) from None
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:  # JSON, options, tensor shapes
+            raise UserError(f"not a pdesolve checkpoint of a solver: its state does not rebuild one "
+                            f"({type(err).__name__}: {str(err).splitlines()[0][:200]})", source=str(path)) from None
+
+
+def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """The contents of a pdesolve checkpoint, read with ``torch.load(..., weights_only=True)``,
+    normalised to ``{"solver": state, ...}`` (a bare `Solver.state_dict` file is wrapped).
+
+    Raises:
+        UserError: the file is missing, truncated or otherwise unreadable, holds pickled objects
+            (refused, never unpickled), or is not a pdesolve solver state.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError("file not found (expected a pdesolve checkpoint)", source=str(path))
+    try:
+        with warnings.catch_warnings():  # torch warns about foreign pickle protocols: the error says it all
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        if "GLOBAL" in str(err):
+            raise UserError("not a pdesolve checkpoint: it holds Python objects that pdesolve never writes "
+                            "(refused without running them)", source=str(path)) from None
+        raise UserError("damaged or not a pdesolve checkpoint (not a torch file)", source=str(path)) from None
+    except Exception as err:  # torch reports truncation and foreign bytes with many types
+        raise UserError(f"damaged or not a pdesolve checkpoint (unreadable: {type(err).__name__})",
+                        source=str(path)) from None
+    solver = state.get("solver", state) if isinstance(state, dict) else None
+    if not isinstance(solver, dict) or not isinstance(solver.get("tensors"), dict):
+        raise UserError("not a pdesolve checkpoint (no solver state: expected the file of a run's best.pt, "
+                        "checkpoint.pt or Solver.save)", source=str(path))
+    return state if "solver" in state else {"solver": state}
 
 
 def list_backends() -> dict[str, type[Solver]]:

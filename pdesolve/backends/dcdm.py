@@ -123,7 +123,7 @@ class DCDMSolver(Solver, name="dcdm"):
             return total / len(val)
 
         return trainer.fit(self, self.network, step_loss, batches, validate if val is not None else None,
-                           n_batches=math.ceil(len(train) / trainer.batch_size))
+                           n_batches=math.ceil(len(train) / trainer.batch_size), items=len(train))
 
     # ---------------------------------------------------------------------------- solve
     def prepare(self, system: GridSystem) -> Operator:
@@ -156,7 +156,7 @@ class DCDMSolver(Solver, name="dcdm"):
         Returns the `SolveReport`: ``x`` on the grid, ``residuals`` (relative, per iteration),
         counts and times.
         """
-        self._check_grid(len(shape))
+        self.check_grid(len(shape))
         system = GridSystem.from_matrix(matrix, shape)
         b = np.asarray(b, np.float64).reshape(-1)
         if b.size != int(np.prod(shape)):
@@ -166,7 +166,7 @@ class DCDMSolver(Solver, name="dcdm"):
     def solve(self, problem, inputs: xr.Dataset) -> xr.Dataset:
         """Solve every sample's system (from ``fluid``) for its ``rhs``; returns ``x`` and the
         residual history (layout of `reports_dataset`)."""
-        self._check_grid(len(inputs["fluid"].shape) - 1)
+        self.check_grid(len(inputs["fluid"].shape) - 1)
         systems = problem.systems(inputs)
         reports = [self.solve_grid(s, b) for s, b in zip(systems, problem.right_hand_sides(inputs, systems),
                                                          strict=True)]
@@ -188,7 +188,8 @@ class DCDMSolver(Solver, name="dcdm"):
                 out[f"{method.name}_converged_{t:.0e}"] = len(reached) / len(reports)
         return out
 
-    def _check_grid(self, ndim: int) -> None:
+    def check_grid(self, ndim: int) -> None:
+        """A `UserError` unless the network works on ``ndim``-D grids."""
         if ndim != self.setup["ndim"]:
             raise UserError(f"this DCDM network works on {self.setup['ndim']}-D grids; got a {ndim}-D system")
 

@@ -32,6 +32,7 @@ from pdesolve.data.samples import select_split
 from pdesolve.data.streaming import FieldPairs, PairLoader, RunningMoments, scan
 from pdesolve.data.tensors import grid_from_dataset, to_dataset, to_tensor
 from pdesolve.errors import UserError
+from pdesolve.limits import MemoryEstimate, Size
 from pdesolve.metrics import relative_l2
 from pdesolve.nn.normalizer import ChannelNormalizer
 from pdesolve.nn.rollout import autoregressive
@@ -113,6 +114,16 @@ class OperatorSolver(Solver):
                             f"axis {uneven} is not uniform (resample the data, or use lsm or ifactformer)",
                             field="backend.name")
 
+    def memory_estimates(self, problem, resolution, batch_size):
+        """The network's training state (weights, gradients and two Adam moments, float32), its
+        parameters counted on the ``meta`` device without allocating them."""
+        probe = type(self)(self.options)
+        probe.setup = probe.setup_for(problem, problem.data_grid(resolution))
+        with torch.device("meta"):
+            probe.build(probe.setup)
+        return [MemoryEstimate("the model's training state", [
+            Size(self.size_field(), "parameters", probe.n_parameters())], 16, device="training")]
+
     # -------------------------------------------------------------------------- setup
     def modules(self) -> nn.Module:
         return self.model
@@ -176,7 +187,7 @@ class OperatorSolver(Solver):
         loader = PairLoader(train, trainer.batch_size, workers=trainer.workers,
                             pin_memory=torch.device(device).type == "cuda")
         return trainer.fit(self, self.model, step_loss, loader, validate if val is not None else None,
-                           n_batches=len(loader))
+                           n_batches=len(loader), items=len(train))
 
     @torch.no_grad()
     def fit_normalizers(self, pairs: FieldPairs) -> None:

@@ -272,6 +272,7 @@ class UM2NSolver(Solver, name="um2n"):
             batches,
             validate if val else None,
             n_batches=math.ceil(len(train) / trainer.batch_size),
+            items=len(train),
         )
 
     # ---------------------------------------------------------------------------- predict

@@ -14,7 +14,13 @@ from pathlib import Path
 import torch
 
 from pdesolve.engines.data import recipe_of
-from pdesolve.engines.evaluation import Comparison, EvaluationContext, evaluation_for, write_comparison
+from pdesolve.engines.evaluation import (
+    Comparison,
+    EvaluationContext,
+    check_comparison_destination,
+    evaluation_for,
+    write_comparison,
+)
 from pdesolve.engines.runs import RunDir
 from pdesolve.errors import UserError
 
@@ -51,6 +57,7 @@ def compare_run(run: RunDir | str | Path, *, baselines: list[str] | None = None,
     """
     run = run if isinstance(run, RunDir) else RunDir.open(run)
     context = EvaluationContext.from_run(run, device)
+    check_comparison_destination(context, out)
     names = baselines if baselines is not None else context.resolved.case.compare.baselines
     available = context.problem.baselines()
     unknown = [b for b in names if b not in available]

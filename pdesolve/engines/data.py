@@ -17,10 +17,12 @@ from typing import Literal, NamedTuple
 import xarray as xr
 
 from pdesolve.config import ResolvedCase
+from pdesolve.data.destinations import check_file_destination, check_folder_destination
 from pdesolve.data.netcdf import read_netcdf, write_netcdf
 from pdesolve.data.samples import add_splits
 from pdesolve.engines.device import resolve_device
 from pdesolve.errors import UserError
+from pdesolve.limits import check_memory
 
 
 def recipe_of(resolved: ResolvedCase) -> dict:
@@ -40,10 +42,11 @@ class GenerationReason:
 
     ``cause``: ``"no_cache"`` (no file of this recipe), ``"stale_solver"`` (a file of the same recipe
     from another solver version), ``"other_data"`` (the target path holds data of another recipe),
+    ``"damaged"`` (the target path holds a file that cannot be read: truncated, not netCDF),
     ``"forced"``; ``message`` says it in words.
     """
 
-    cause: Literal["no_cache", "stale_solver", "other_data", "forced"]
+    cause: Literal["no_cache", "stale_solver", "other_data", "damaged", "forced"]
     message: str
 
     def __str__(self) -> str:
@@ -104,22 +107,39 @@ def generation_reason(recipe: dict, digest: str, path: Path, problem: str, force
         stored_digest, stored = stored_recipe(path)
         if stored_digest == digest:
             return None
+        if stored_digest is None and stored is None:
+            return GenerationReason("damaged", f"{path.name} is unreadable or holds no generated data: regenerating")
         return stale_solver(stored, recipe) or GenerationReason(
             "other_data", f"{path.name} holds data of another recipe (content hash {str(stored_digest)[:12]}, "
                           f"expected {digest[:12]}): regenerating")
-    for sibling in sorted(path.parent.glob(f"{problem}-*.nc")):
+    for sibling in sorted(path.parent.glob(f"{problem}-*.nc")) if path.parent.is_dir() else ():
         reason = stale_solver(stored_recipe(sibling)[1], recipe)
         if reason is not None:
             return reason
     return GenerationReason("no_cache", "no cached file: generating")
 
 
+def readable(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` (opened lazily) after reading the last sample of every variable: a truncated copy fails
+    here, as a `UserError`, instead of in the middle of training."""
+    for name, var in ds.data_vars.items():
+        try:
+            _ = (var.isel(sample=-1) if "sample" in var.dims and var.sizes["sample"] else var).values
+        except (OSError, RuntimeError, ValueError, KeyError) as err:
+            raise UserError(f"variable '{name}' cannot be read ({err})") from None
+    return ds
+
+
 def load_or_generate(resolved: ResolvedCase, *, out: str | Path | None = None, force: bool = False) -> CaseData:
     """The case's dataset with its train/validation/test split.
 
     Reads the file (``out``, or the cache's `cached_path`) when its ``content_hash`` matches the
-    recipe, otherwise runs the reference solver and writes the file atomically; the result says why
-    (`GenerationReason`).
+    recipe and it reads whole, otherwise runs the reference solver and writes the file atomically;
+    the result says why (`GenerationReason`). Before generating, the destination is checked and
+    the data's size estimated against the machine's memory (`pdesolve.limits`).
+
+    Raises:
+        UserError: the destination cannot be written, or the data cannot fit in memory.
     """
     d = resolved.case.data
     problem = resolved.problem
@@ -135,8 +155,20 @@ def load_or_generate(resolved: ResolvedCase, *, out: str | Path | None = None, f
     path = Path(out) if out else cached_path(resolved)
     reason = generation_reason(recipe, digest, path, problem.name, force)
     if reason is None:
-        return CaseData(read_netcdf(path, lazy=True), path, None)
-    ds = problem.generate(recipe["n"], d.seed, resolution=d.resolution,
-                          device=resolve_device(d.device), batch_size=d.batch_size)
+        try:
+            return CaseData(readable(read_netcdf(path, lazy=True)), path, None)
+        except UserError as err:  # the header matched, the data is damaged (a truncated copy)
+            reason = GenerationReason("damaged", f"{path.name} is damaged ({err.message}): regenerating")
+    if out:
+        check_file_destination(path, source="--out")
+    else:
+        check_folder_destination(path.parent, source=resolved.source, field="data.cache_dir")
+    check_memory(resolved.data_memory_estimates(), source=resolved.source)
+    try:
+        device = resolve_device(d.device)
+    except UserError as err:
+        raise err.located(resolved.source, "data.device") from None
+    ds = problem.generate(recipe["n"], d.seed, resolution=d.resolution, device=device,
+                                   batch_size=d.batch_size)
     write_netcdf(add_splits(ds, d.n_train, d.n_val, d.n_test), path)
     return CaseData(read_netcdf(path, lazy=True), path, reason)  # the generated data read as any file

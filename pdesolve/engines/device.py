@@ -15,12 +15,14 @@ def resolve_device(name: str | None) -> torch.device:
     if name in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("CUDA was requested but no GPU is available (use --device cpu or auto)",
-                        field="device")
+        raise UserError("CUDA was requested but no GPU is available (use --device cpu or auto)")
     try:
-        return torch.device(name)
+        device = torch.device(name)
     except RuntimeError:
-        raise UserError(f"unknown device '{name}' (expected auto, cpu or cuda)", field="device") from None
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise UserError(f"unknown device '{name}' (expected auto, cpu, cuda or cuda:N)")
+    return device
 
 
 def seed_everything(seed: int) -> None:

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 import torch
 import xarray as xr
 
+from pdesolve.data.destinations import check_file_destination, check_folder_destination
 from pdesolve.data.netcdf import write_netcdf
 from pdesolve.engines.data import load_or_generate
 from pdesolve.engines.device import describe
@@ -221,6 +222,11 @@ class Evaluation:
         """The solver, ``models`` (other runs' solvers) and the named classical ``baselines``."""
         raise UserError(f"compare does not handle {self.kind} backends on {self.task} problems")
 
+    def max_steps(self, test: xr.Dataset) -> int | None:
+        """The most steps a rollout of ``test`` can be asked for (the frames with a reference);
+        ``None``: this evaluation does not step, or caps the steps itself."""
+        return None
+
     def summary_rows(self, metrics: dict[str, Any]) -> list[tuple[str, Any]]:
         """``(label, value)`` of the headline metrics present in ``metrics``, in headline order."""
         return [(label, metrics[key]) for key, label in self.headline.items() if key in metrics]
@@ -232,6 +238,26 @@ def evaluation_for(context: EvaluationContext) -> Evaluation:
 
 
 # ------------------------------------------------------------------------------ writing
+def check_rollout_destination(context: EvaluationContext, path: str | Path | None = None) -> Path:
+    """Raise a `UserError` now, before any work, unless `write_rollout` can write ``path`` (default:
+    the run's ``rollout.nc``), the run's figures and its log; returns the target."""
+    run = context.run
+    check_folder_destination(run.path, source=str(run.path))
+    if path is not None:
+        return check_file_destination(path, source="--out")
+    return check_file_destination(run.rollout_file, source=str(run.path))
+
+
+def check_comparison_destination(context: EvaluationContext, out: str | Path | None = None) -> Path:
+    """Raise a `UserError` now unless `write_comparison` can write into ``out`` (default
+    ``RUN/compare``) and the run's log; returns the folder."""
+    run = context.run
+    check_folder_destination(run.path, source=str(run.path))
+    if out is not None:
+        return check_folder_destination(out, source="--out")
+    return check_folder_destination(run.path / "compare", source=str(run.path))
+
+
 def _attrs(context: EvaluationContext, title: str) -> dict[str, Any]:
     return {"Conventions": "CF-1.10", "title": title, "source": f"pdesolve {__version__}, backend "
             f"{context.solver.name}", "hardware": context.hardware}

@@ -9,6 +9,7 @@ is timed the same way: setup (factorisation, AMG hierarchy, operator) apart from
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,10 +18,11 @@ import numpy as np
 import torch
 import xarray as xr
 
+from pdesolve.data.destinations import check_file_destination
 from pdesolve.data.grid import Grid
 from pdesolve.data.netcdf import write_netcdf
 from pdesolve.engines.runs import RunDir
-from pdesolve.errors import UserError
+from pdesolve.errors import RunFailure, UserError
 from pdesolve.numerics.grid_systems import (
     GridSystem,
     LinearMethod,
@@ -108,14 +110,33 @@ def solve_file(run: RunDir | str | Path, system_file: str | Path, *, rtol: float
                device: torch.device | str = "cpu") -> FileSolve:
     """Solve the system in ``system_file`` (see `pdesolve.numerics.grid_systems.save_system`) with
     the run's trained solver; write the solution x and the residual history to ``out`` (netCDF; default
-    ``<system_file stem>.solution.nc`` beside it)."""
+    ``<system_file stem>.solution.nc`` beside it).
+
+    Raises:
+        UserError: before solving -- a bad ``rtol``, a destination that cannot be written, a system
+            that is not valid (`load_system`) or that the network cannot take.
+        RunFailure: the iteration broke down (nothing is written).
+    """
+    if rtol is not None and not (math.isfinite(rtol) and 0 < rtol < 1):
+        raise UserError(f"expected a relative residual between 0 and 1, got {rtol}", source="--rtol")
+    target = Path(out) if out else Path(system_file).with_suffix(".solution.nc")
+    check_file_destination(target, source="--out" if out else str(system_file))
     run = run if isinstance(run, RunDir) else RunDir.open(run)
     solver = run.load_solver(device)
     if solver.kind != "linear":
         raise UserError(f"run's backend '{solver.name}' is not a linear solver (expected e.g. dcdm)",
                         source=str(run.path))
     system, b = load_system(system_file)
+    try:
+        solver.check_grid(len(system.shape))
+    except UserError as err:
+        raise err.located(str(system_file), "grid_shape") from None
     report = solver.solve_grid(system, b, rtol=rtol, max_iter=max_iter)
+    r = report.result
+    if r.stopped == "breakdown" or not math.isfinite(r.true_residual):
+        raise RunFailure(f"the iteration broke down at iteration {r.iterations + 1} (a search direction d with "
+                         f"d.Ad <= 0 or not finite: the matrix is not positive definite for this right-hand "
+                         f"side); no solution written")
     grid = Grid.uniform(len(system.shape), system.shape, layout="cells")
     ds = xr.Dataset(
         {"solution": xr.Variable(grid.names, report.x, {"units": "1", "long_name": "solution of A x = b"}),
@@ -132,5 +153,4 @@ def solve_file(run: RunDir | str | Path, system_file: str | Path, *, rtol: float
                "matvecs": report.result.matvecs, "network_calls": report.result.direction_calls,
                "setup_seconds": report.setup_seconds, "solve_seconds": float(report.result.seconds[-1]),
                "rhs_removed_by_projection": report.rhs_removed})
-    target = Path(out) if out else Path(system_file).with_suffix(".solution.nc")
     return FileSolve(report, system, write_netcdf(ds, target))

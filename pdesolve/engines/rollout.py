@@ -17,7 +17,13 @@ from pathlib import Path
 import torch
 
 from pdesolve.data.samples import select_split
-from pdesolve.engines.evaluation import EvaluationContext, RolloutResult, evaluation_for, write_rollout
+from pdesolve.engines.evaluation import (
+    EvaluationContext,
+    RolloutResult,
+    check_rollout_destination,
+    evaluation_for,
+    write_rollout,
+)
 from pdesolve.engines.runs import RunDir
 from pdesolve.errors import UserError
 from pdesolve.nn.rollout import slide
@@ -72,9 +78,14 @@ def rollout_run(run: RunDir | str | Path, *, steps: int | None = None, out: str 
     ``data_file``: operator backends -- predict on another file's test samples instead (e.g. a
     finer grid: zero-shot), see `pdesolve.problems.dataset.evaluation_data`; written to
     ``rollout_<file stem>.nc`` (and figure) unless ``out`` is given.
+
+    Raises:
+        UserError: before any work, when the destination cannot be written or ``steps`` goes beyond
+            the test data (`Evaluation.max_steps`).
     """
     run = run if isinstance(run, RunDir) else RunDir.open(run)
     context = EvaluationContext.from_run(run, device)
+    check_rollout_destination(context, out)
     evaluation = evaluation_for(context)
     name, reference = "rollout", None
     if data_file is not None:
@@ -83,6 +94,10 @@ def rollout_run(run: RunDir | str | Path, *, steps: int | None = None, out: str 
         out = out or run.path / f"{name}.nc"
     else:
         test = select_split(context.data, "test")
+    limit = evaluation.max_steps(test) if steps is not None else None
+    if limit is not None and steps > limit:
+        raise UserError(f"{steps} steps asked; the test data has {limit} frames to compare with "
+                        f"(expected at most {limit})", source="--steps")
     if resolution is not None:
         if context.solver.kind != "field":
             raise UserError(f"--resolution applies to field backends, not {context.solver.kind} backends",

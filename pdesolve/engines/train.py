@@ -26,6 +26,7 @@ from torch import nn
 
 from pdesolve.backends.base import DEFAULT_LR, FitReport, Solver, Stage
 from pdesolve.config import ResolvedCase, TrainConfig
+from pdesolve.data.destinations import check_folder_destination
 from pdesolve.data.samples import select_split
 from pdesolve.engines import figures
 from pdesolve.engines.data import load_or_generate
@@ -33,6 +34,7 @@ from pdesolve.engines.device import describe, resolve_device, seed_everything
 from pdesolve.engines.metric_sinks import metric_sinks
 from pdesolve.engines.runs import RunDir
 from pdesolve.errors import NonFiniteError, UserError
+from pdesolve.limits import check_memory
 from pdesolve.metrics import LOSSES
 from pdesolve.progress import log_progress_to, make_progress
 
@@ -129,10 +131,12 @@ class Trainer:
         train_batches: Callable[[torch.Generator], Iterable[Any]],
         validate: Callable[[], float] | None = None,
         n_batches: int | None = None,
+        items: int | None = None,
     ) -> FitReport:
-        """A one-stage fit: optimise ``module`` for ``train.epochs`` epochs (see `Stage`)."""
+        """A one-stage fit: optimise ``module`` for ``train.epochs`` epochs (see `Stage`; ``items``
+        is its ``size``)."""
         return self.fit_stages(solver, [Stage(module=module, step_loss=step_loss, batches=train_batches,
-                                              validate=validate, n_batches=n_batches)])
+                                              validate=validate, n_batches=n_batches, size=items)])
 
     def fit_stages(self, solver: Solver, stages: Iterable[Stage]) -> FitReport:
         """Run ``stages`` in order (a generator may build each stage from the results of the last)
@@ -157,7 +161,7 @@ class Trainer:
                 if report.stopped == "non-finite loss":
                     break
                 state.completed.append(stage.name)
-        if self.run is not None and state.validated_epochs == 0 and report.stopped is None:
+        if self.run is not None and state.validated_epochs == 0:  # after a non-finite stop: the last good state
             self.run.save_checkpoint({"solver": solver.state_dict()}, self.run.best_file)
         report.seconds = time.perf_counter() - t_start
         return report
@@ -178,6 +182,20 @@ class Trainer:
                                                               min_lr=p.min_lr)
         cfg = self.cfg if stage.schedule is None else self.cfg.model_copy(update={"schedule": stage.schedule})
         return make_scheduler(cfg.model_copy(update={"epochs": epochs}), optimizer)
+
+    def _clamped_batch_size(self, stage: Stage, report: FitReport) -> int:
+        """The stage's batch size, clamped to its training items (one batch per epoch) with a note."""
+        batch_size = stage.batch_size or self.batch_size
+        items = stage.items if stage.items is not None else stage.size
+        if items is None or batch_size <= items:
+            return batch_size
+        which = "train.batch_size" if stage.batch_size is None else f"the batch size of stage {stage.name}"
+        note = (f"{which} {batch_size} is larger than the {items} training items: clamped to {items} "
+                "(one batch per epoch)")
+        if note not in report.notes:
+            report.notes.append(note)
+            self._log(note)
+        return items
 
     def _resume_point(self, stage: Stage) -> dict | None:
         r = self.resume
@@ -200,7 +218,7 @@ class Trainer:
             _set_rng_state(point["rng"])
             start = int(point["epoch"]) + 1
         label = stage.name or "train"
-        batch_size = stage.batch_size or self.batch_size
+        batch_size = self._clamped_batch_size(stage, report)
         n_batches = stage.n_batches or (math.ceil(stage.items / batch_size) if stage.items else None)
         bar.reset(task, total=(epochs - start) * (n_batches or 1), description=label)
         last_good = copy.deepcopy(stage.module.state_dict())
@@ -297,6 +315,8 @@ class Trainer:
             "best_epoch": best_epoch,
             "stage": stage,
             "completed": list(completed),
+            "metrics_records": self.run.metrics_records,
+            "is_best": improved,
         }, self.run.checkpoint_file)
         if improved:
             self.run.save_checkpoint({"solver": solver_state}, self.run.best_file)
@@ -349,44 +369,64 @@ def train_case(resolved: ResolvedCase | None = None, *, run_dir: str | Path | No
         resume: a run directory to continue from its last checkpoint.
         overrides: ``--set`` strings applied to a resumed run's case (e.g. more epochs).
         rollout: roll out on the test set at the end.
+
+    Destinations, device and memory are checked before any work; the run folder is made once the
+    data is there. A loss that turns non-finite after good epochs ends the run: summary.json records
+    the fit and `NonFiniteError` says where the last good model is (no test, no rollout).
+
+    Raises:
+        UserError: bad input (a destination that cannot be written, a case too large for the machine).
+        NonFiniteError: the loss became non-finite.
     """
     state = None
     if resume is not None:
         run = RunDir.open(resume)
         resolved = run.load_case(overrides)
-        dev = resolve_device(device or resolved.case.train.device)
+        check_folder_destination(run.path, source="--resume")
         state = run.load_checkpoint()
+    elif resolved is None:
+        raise UserError("no case given")
+    else:
+        cfg = resolved.case
+        if run_dir is not None:
+            check_folder_destination(run_dir, source="--run-dir")
+        else:
+            check_folder_destination(cfg.output.runs_dir, source=resolved.source, field="output.runs_dir")
+        run_dir = RunDir.new_path(cfg.output.runs_dir, cfg.name, resolved.backend_cls.name, run_dir)
+    cfg = resolved.case
+    try:
+        dev = resolve_device(device or cfg.train.device)
+    except UserError as err:
+        raise (err.located("--device") if device else err.located(resolved.source, "train.device")) from None
+    check_memory(resolved.model_memory_estimates(), training_device=dev, source=resolved.source)
+    case_data = load_or_generate(resolved)  # checks its own destination and size before generating
+    if resume is not None:
+        run.recover(state)
         run.write_text("case.yaml", resolved.to_yaml())
     else:
-        if resolved is None:
-            raise UserError("no case given")
-        cfg = resolved.case
-        dev = resolve_device(device or cfg.train.device)  # before the run directory: a failed start leaves none
         run = RunDir.create(cfg.output.runs_dir, cfg.name, resolved.backend_cls.name, run_dir)
         run.write_text("case.yaml", resolved.to_yaml())
     try:
         with log_progress_to(run.log_file):
-            return _train_run(run, resolved, dev, state, rollout)
+            return _train_run(run, resolved, case_data, dev, state, rollout)
     except UserError:
         if resume is None and not (run.checkpoint_file.exists() or run.best_file.exists()):
             shutil.rmtree(run.path, ignore_errors=True)  # bad input found before training: leave nothing behind
         raise
 
 
-def _train_run(run: RunDir, resolved: ResolvedCase, dev: torch.device, state: dict | None,
+def _train_run(run: RunDir, resolved: ResolvedCase, case_data, dev: torch.device, state: dict | None,
                rollout: bool) -> TrainSummary:
-    """Data, fit, training curves, test, rollout and summary of a prepared run directory."""
+    """Fit, training curves, test, rollout and summary in a prepared run directory."""
     from pdesolve.engines.rollout import rollout_run
 
     cfg = resolved.case
+    data, data_path = case_data.dataset, case_data.path
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     seed_everything(cfg.train.seed)
     run.write_environment(cfg.train.seed, dev)
     run.log(f"case {cfg.name}, backend {resolved.backend_cls.name}, device {describe(dev)}")
-
-    case_data = load_or_generate(resolved)
-    data, data_path = case_data.dataset, case_data.path
     run.log(f"data {data_path}: {case_data.status}")
     solver = resolved.make_solver()
     trainer = Trainer(cfg.train, dev, run, resume=state)
@@ -395,6 +435,12 @@ def _train_run(run: RunDir, resolved: ResolvedCase, dev: torch.device, state: di
     if cfg.output.figures and run.metrics():
         figures.training_curves(run.metrics(), run.figures_dir / "training.png",
                                 title=f"{cfg.name} ({resolved.backend_cls.name}): training")
+    if report.stopped == "non-finite loss":
+        kept = TrainSummary(run.path, data_path, case_data.status, report, {}, None, None)
+        run.write_json("summary.json", kept.to_dict())
+        raise NonFiniteError(
+            f"training stopped: the loss became non-finite after {report.epochs} good epoch(s); the best model "
+            f"so far is kept in {run.best_file} (summary in {run.summary_file}); lower train.lr and train again")
     best = run.load_solver(dev)
     test = best.score(resolved.problem, select_split(data, "test"))
     run.log(f"test: {json.dumps(test)}")

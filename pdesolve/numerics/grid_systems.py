@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -55,7 +56,8 @@ class GridSystem:
         """Build from a full-grid matrix ``(prod(shape), prod(shape))``.
 
         Raises:
-            UserError: wrong size, not symmetric, or an empty row with non-empty column.
+            UserError: wrong size, non-finite entries, a negative diagonal, no unknowns, not
+                symmetric, or an empty row with non-empty column.
         """
         shape = tuple(int(s) for s in shape)
         n = int(np.prod(shape))
@@ -63,6 +65,7 @@ class GridSystem:
         if a.shape != (n, n):
             raise UserError(f"matrix is {a.shape[0]}x{a.shape[1]}; expected {n}x{n} for a grid of "
                             f"shape {shape}")
+        check_matrix_entries(a)
         if check_symmetry and abs(a - a.T).max() > 1e-12 * max(abs(a).max(), 1.0):
             raise UserError("matrix is not symmetric (expected an SPD or symmetric semi-definite system)")
         active = np.flatnonzero(a.diagonal() != 0.0)
@@ -247,34 +250,89 @@ def save_system(path: str | Path, matrix, b: np.ndarray, shape: tuple[int, ...])
     return atomic_replace(Path(path), write)
 
 
+SPARSE_KEYS = ("format", "shape", "data", "indices", "indptr")
+
+
+def _matrix_from_arrays(arrays: dict[str, np.ndarray], source: str):
+    """The matrix of a system file: `scipy.sparse.save_npz` arrays (CSR/CSC/COO...) or a dense 2-D ``A``."""
+    if "A" in arrays:
+        a = arrays["A"]
+        if a.ndim != 2 or a.dtype.kind not in "biuf":
+            raise UserError(f"'A' must be a 2-D array of real numbers (got {a.ndim}-D {a.dtype})", source=source)
+        return sp.csr_matrix(a.astype(np.float64))
+    if all(k in arrays for k in SPARSE_KEYS) or ("format" in arrays and "shape" in arrays):
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        buffer.seek(0)
+        try:
+            return sp.load_npz(buffer)
+        except (ValueError, KeyError, TypeError) as err:
+            raise UserError(f"the sparse matrix arrays do not form a matrix ({err})", source=source) from None
+    raise UserError("no matrix in the file (expected scipy.sparse.save_npz arrays, or a dense 2-D array 'A', "
+                    "plus 'b' and 'grid_shape')", source=source)
+
+
+def _grid_shape(arrays: dict[str, np.ndarray], source: str) -> tuple[int, ...]:
+    shape = np.asarray(arrays["grid_shape"])
+    if shape.ndim != 1 or shape.size == 0 or shape.dtype.kind not in "iu":
+        raise UserError(f"grid_shape must be a list of integers, one per axis (got {shape.tolist()!r})",
+                        source=source)
+    if (shape < 1).any():
+        raise UserError(f"grid_shape must have at least 1 cell per axis (got {shape.tolist()})", source=source)
+    return tuple(int(s) for s in shape)
+
+
+def check_matrix_entries(a: sp.csr_matrix, *, source: str | None = None) -> None:
+    """Raise a `UserError` unless the matrix has finite entries, a non-negative diagonal (positive
+    on the unknowns; zero on cells that are not unknowns) and at least one unknown."""
+    if not np.isfinite(a.data).all():
+        raise UserError("matrix has non-finite entries (NaN or inf)", source=source)
+    diagonal = a.diagonal()
+    if (diagonal < 0).any():
+        raise UserError(f"matrix has {int((diagonal < 0).sum())} negative diagonal entries (expected a symmetric "
+                        "positive (semi-)definite system: positive diagonal on the unknowns)", source=source)
+    if not (diagonal > 0).any():
+        raise UserError("matrix has no unknowns (every diagonal entry is zero)", source=source)
+
+
 def load_system(path: str | Path) -> tuple[GridSystem, np.ndarray]:
-    """Read a system file written by `save_system` (or any ``save_npz`` file with ``b`` and
-    ``grid_shape`` added). Returns the system and ``b`` on its active cells.
+    """Read a system file written by `save_system` (or any ``save_npz`` file, or a dense 2-D array
+    ``A``, with ``b`` and ``grid_shape`` added). Returns the system and ``b`` on its active cells.
 
     Raises:
-        UserError: the file is missing or lacks a part, or ``b`` is non-zero on an empty row.
+        UserError: the file is missing, unreadable or lacks a part; the grid shape is not positive
+            integers; the matrix is not square for the grid, not finite, not symmetric, has a negative
+            diagonal or no unknowns; ``b`` is not finite or non-zero on an empty row.
     """
     path = Path(path)
+    source = str(path)
     if not path.is_file():
-        raise UserError("file not found (expected a .npz system file)", source=str(path))
+        raise UserError("file not found (expected a .npz system file)", source=source)
     try:
-        matrix = sp.load_npz(path)
-        with np.load(path) as arrays:
-            b = np.asarray(arrays["b"], np.float64).ravel()
-            shape = tuple(int(s) for s in arrays["grid_shape"])
-    except KeyError as err:
-        raise UserError(f"system file lacks {err} (expected save_npz arrays plus 'b' and 'grid_shape')",
-                        source=str(path)) from None
-    except (OSError, ValueError) as err:
-        raise UserError(f"not a readable .npz system file ({err})", source=str(path)) from None
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        reason = "it holds pickled objects, which are never loaded" if "pickle" in str(err) else type(err).__name__
+        raise UserError(f"not a readable .npz system file ({reason})", source=source) from None
+    missing = [k for k in ("b", "grid_shape") if k not in arrays]
+    if missing:
+        raise UserError(f"system file lacks {', '.join(map(repr, missing))} (expected save_npz arrays or 'A', "
+                        "plus 'b' and 'grid_shape')", source=source)
+    shape = _grid_shape(arrays, source)
+    matrix = _matrix_from_arrays(arrays, source)
+    if arrays["b"].dtype.kind not in "biuf":
+        raise UserError(f"b must hold real numbers (got {arrays['b'].dtype})", source=source)
+    b = np.asarray(arrays["b"], np.float64).ravel()
+    if not np.isfinite(b).all():
+        raise UserError("b has non-finite entries (NaN or inf)", source=source)
+    n = int(np.prod(shape))
+    if b.size != n:
+        raise UserError(f"b has {b.size} entries; expected {n} (one per grid cell)", source=source)
     try:
         system = GridSystem.from_matrix(matrix, shape)
     except UserError as err:
-        raise err.located(str(path)) from None
-    if b.size != int(np.prod(shape)):
-        raise UserError(f"b has {b.size} entries; expected {int(np.prod(shape))} (one per grid cell)",
-                        source=str(path))
+        raise err.located(source) from None
     outside = np.delete(b, system.active)
     if np.abs(outside).max(initial=0.0) > 0.0:
-        raise UserError("b is non-zero on cells whose matrix row is empty", source=str(path))
+        raise UserError("b is non-zero on cells whose matrix row is empty", source=source)
     return system, b[system.active]

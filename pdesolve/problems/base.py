@@ -40,6 +40,7 @@ from pdesolve.data.fields import FieldSpec
 from pdesolve.data.grid import Grid
 from pdesolve.data.tensors import to_dataset
 from pdesolve.errors import UserError, validation_error
+from pdesolve.limits import MemoryEstimate, Size
 from pdesolve.progress import make_progress
 from pdesolve.registry import Registered
 from pdesolve.version import __version__
@@ -49,9 +50,9 @@ SPLITS = ("train", "validation", "test")
 
 
 class ProblemParams(BaseModel):
-    """Base of every problem's parameter model: unknown keys are errors."""
+    """Base of every problem's parameter model: unknown keys are errors, numbers must be finite."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class SnapshotParams(ProblemParams):
@@ -169,6 +170,12 @@ class Problem(Registered):
         splits and the file; generators return ``None`` (`generate` makes theirs)."""
         return None
 
+    def memory_estimates(self, n: int, resolution: int | Sequence[int] | None,
+                         batch_size: int) -> list[MemoryEstimate]:
+        """What generating ``n`` samples (``batch_size`` solved together) holds in memory at once,
+        checked by `pdesolve.limits.check_memory` before generation; none by default."""
+        return []
+
 
 class Baseline:
     """A classical method run from the same inputs as a model, on the model's grid."""
@@ -265,6 +272,22 @@ class GridProblem(Problem):
 
     def recipe(self, n, seed, resolution):
         return super().recipe(n, seed, list(self.data_grid(resolution).shape))
+
+    def memory_estimates(self, n, resolution, batch_size):
+        """The stored data (every sample, frame and field on the data grid, float64) and one batch
+        of reference solutions on the solver grid (every frame, as `simulate` returns them)."""
+        resolution_field = "problem.resolution" if "resolution" in type(self.params).model_fields else "problem"
+        frames = [Size("problem.t_end", "frames", len(self.times))] if self.task == "trajectory" else []
+        channels = self.outputs if self.task == "trajectory" else (*self.inputs, *self.outputs)
+        fields = Size("problem.name", "fields", len(channels))
+        stored = MemoryEstimate("the reference data", [
+            Size("data.n_train", "samples (n_train + n_val + n_test)", n), *frames, fields,
+            Size("data.resolution" if resolution is not None else resolution_field, "grid points",
+                 math.prod(self.data_grid(resolution).shape))], 8)
+        solving = MemoryEstimate("one batch of reference solutions", [
+            Size("data.batch_size", "samples", min(batch_size, n)), *frames, fields,
+            Size(resolution_field, "solver grid points", math.prod(self.solver_grid.shape))], 8)
+        return [stored, solving]
 
     def generate(self, n, seed, *, resolution=None, device="cpu", batch_size=32):
         grid = self.data_grid(resolution)

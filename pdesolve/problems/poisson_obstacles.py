@@ -45,6 +45,7 @@ from pdesolve.data.fields import FieldSpec
 from pdesolve.data.grid import Grid
 from pdesolve.data.tensors import grid_coords
 from pdesolve.errors import UserError
+from pdesolve.limits import MemoryEstimate, Size
 from pdesolve.numerics.grid_systems import GridSystem, SolveReport
 from pdesolve.numerics.krylov import Operator
 from pdesolve.numerics.preconditioners import IncompleteCholesky, SmoothedAggregationAMG
@@ -234,6 +235,21 @@ class PoissonObstacles(Problem, name="poisson_obstacles"):
     def grid(self, resolution: int | None = None) -> Grid:
         """The unit box with ``resolution`` (default: the parameter) cells per side."""
         return Grid.uniform(self.params.ndim, resolution or self.params.resolution, layout="cells")
+
+    def memory_estimates(self, n, resolution, batch_size):
+        """The stored data (per sample: fluid mask, test right-hand side and training vectors, float64
+        while generating) and one system's Lanczos basis (``lanczos_steps`` vectors on the grid)."""
+        side = resolution if isinstance(resolution, int) else self.params.resolution
+        cells = Size("data.resolution" if isinstance(resolution, int) else "problem.resolution", "grid cells",
+                     side ** self.params.ndim)
+        return [
+            MemoryEstimate("the reference data", [
+                Size("data.n_train", "samples (n_train + n_val + n_test)", n),
+                Size("problem.rhs_per_system", "vectors (training + test + mask)", self.params.rhs_per_system + 2),
+                cells], 8),
+            MemoryEstimate("one system's Lanczos vectors", [
+                Size("problem.lanczos_steps", "vectors", self.params.lanczos_steps), cells], 8),
+        ]
 
     @property
     def dirichlet_faces(self) -> list[tuple[int, int]]:

@@ -156,6 +156,10 @@ class TrajectoryEvaluation(GridOperatorEvaluation, kind="operator", task="trajec
     headline = {"rollout_rel_l2": "rollout rel. L2", "final_step_rel_l2": "final-step rel. L2",
                 "steps": "rollout steps", "seconds_per_step": "s per step", "stopped": "rollout stopped"}
 
+    def max_steps(self, test: xr.Dataset) -> int:
+        """The test trajectories' frames after the first window."""
+        return test.sizes["time"] - self.solver.window
+
     def rollout(self, test: xr.Dataset, steps: int | None) -> RolloutResult:
         solver, names = self.solver, self.outputs
         ref = to_tensor(test, names)
