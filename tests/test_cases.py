@@ -19,3 +19,14 @@ def test_resolved_case_round_trips(tmp_path):
     path.write_text(resolved.to_yaml())
     again = load_case(path)
     assert again.case == resolved.case
+
+
+def test_every_shipped_case_is_in_the_readme_methods_table():
+    from pathlib import Path
+
+    from pdesolve.config import shipped_cases
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = readme[readme.index("## Methods"):readme.index("Classical baselines run")]
+    missing = [name for name in shipped_cases() if f"`{name}`" not in table]
+    assert not missing, f"add to the README methods table: {missing}"
