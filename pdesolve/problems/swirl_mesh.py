@@ -42,7 +42,8 @@ class SwirlMeshParams(MeshMovementParams):
                                     "(UM2N's swirl: lc 0.045)")
     ring_radius: float = Field(0.2, gt=0, lt=0.5, description="r0 of the initial ring")
     ring_width: float = Field(0.05, gt=0, description="sigma of the ring (UM2N: 0.05 / 3 with DG1 at lc 0.045)")
-    center: tuple[float, float] = Field((0.5, 0.5), description="centre of the initial ring")
+    center: tuple[float, float] = Field((0.25, 0.25), description="centre of the initial ring (UM2N's swirl solver; "
+                                        "centred at (0.5, 0.5) the ring lies along the streamlines and barely moves)")
     swirl_alpha: float = Field(1.5, gt=0, description="velocity magnitude alpha")
     t_end: float = Field(1.0, gt=0, description="period: the swirl reverses at t_end / 2")
     characteristic_step: float = Field(0.005, gt=0, description="largest RK4 step of the characteristics")
