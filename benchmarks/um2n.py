@@ -16,7 +16,7 @@ Protocol (reduced from Zhang et al., NeurIPS 2024; see docs/backends/um2n.md):
 Writes benchmarks/results/um2n.json, um2n.md and um2n_meshes.png (``--smoke``: toy meshes and
 network, one epoch, into ``--out``).
 
-    .venv/bin/python benchmarks/um2n.py [--epochs 50 --n-train 120] [--run RUN] [--device cuda]
+    .venv/bin/python benchmarks/um2n.py [--epochs 40 --n-train 180] [--run RUN] [--device cuda]
         [--set backend.decoder_widths=[254,508,250,120,20] --set backend.decoder_heads=6 ...]
 """
 
@@ -130,8 +130,8 @@ def swirl_zero_shot(solver, n: int, smoke: bool, seed: int, figure: Path) -> lis
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=50)
-    parser.add_argument("--n-train", type=int, default=120)
+    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--n-train", type=int, default=180)
     parser.add_argument("--run", help="reuse this trained run instead of training")
     parser.add_argument("--swirl", type=int, default=16, help="swirl snapshots for the zero-shot test (0: none)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (training and the network's timing)")
