@@ -173,17 +173,19 @@ def set_rows(set_name: str, moved: MeshSet, model_name: str) -> list[dict]:
     return rows
 
 
-def mesh_panels_figure(rows: dict[str, tuple[np.ndarray, dict[str, Mesh]]], path: Path, *, name: str = "monitor",
-                       title: str = "") -> Path:
+def mesh_panels_figure(rows: dict[str, tuple[np.ndarray | dict[str, np.ndarray], dict[str, Mesh]]], path: Path, *,
+                       name: str = "monitor", title: str = "") -> Path:
     """One row per entry: meshes (columns) with the same topology, coloured by the nodal ``name``
-    values (``rows[label] = (values, {column: mesh})``), edges drawn."""
+    values (``rows[label] = (values, {column: mesh})``; ``values`` one array for the row or one per
+    column), edges drawn."""
     n_cols = max(len(m) for _, m in rows.values())
     fig, axes = plt.subplots(len(rows), n_cols, figsize=(3.6 * n_cols, 3.4 * len(rows)), squeeze=False)
     for r, (label, (values, meshes)) in enumerate(rows.items()):
         for c, (col, mesh) in enumerate(meshes.items()):
             ax = axes[r, c]
             x, y = mesh.nodes[:, 0], mesh.nodes[:, 1]
-            im = ax.tripcolor(x, y, mesh.cells, values, shading="gouraud", cmap="viridis")
+            v = values[col] if isinstance(values, dict) else values
+            im = ax.tripcolor(x, y, mesh.cells, v, shading="gouraud", cmap="viridis")
             ax.triplot(x, y, mesh.cells, color="k", linewidth=0.25)
             ax.set_aspect("equal")
             ax.set_xticks([])
