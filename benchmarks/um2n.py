@@ -99,9 +99,9 @@ def learning_curve(run: RunDir, out: Path) -> list[dict]:
     curve = [{"epoch": r["epoch"], "train_loss": r["train_loss"], "val_loss": r.get("val_rel_l2"), "lr": r["lr"],
               "seconds": r["seconds"]} for r in rows if "train_loss" in r]
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    ax.plot([c["epoch"] for c in curve], [c["train_loss"] for c in curve], label="training")
+    ax.plot([c["epoch"] for c in curve], [c["train_loss"] for c in curve], ".-", ms=3, label="training")
     if any(c["val_loss"] is not None for c in curve):
-        ax.plot([c["epoch"] for c in curve], [c["val_loss"] for c in curve], label="validation")
+        ax.plot([c["epoch"] for c in curve], [c["val_loss"] for c in curve], ".-", ms=3, label="validation")
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss (1000 L1 + area)")
     ax.set_title("UM2N on Helmholtz meshes (CPU, one thread)")
