@@ -277,12 +277,13 @@ class UM2NSolver(Solver, name="um2n"):
 
     # ---------------------------------------------------------------------------- predict
     @torch.no_grad()
-    def move(self, graphs: Sequence[MeshGraph]) -> MovedMeshes:
+    def move(self, graphs: Sequence[MeshGraph], *, warm_up: bool = True) -> MovedMeshes:
         """Moved node coordinates of each graph, with the wall and CPU time of each forward pass
-        (one graph per pass, as a user moving one mesh would run it; after one warm-up pass)."""
+        (one graph per pass, as a user moving one mesh would run it; after one warm-up pass unless
+        ``warm_up`` is false: a caller timing mesh by mesh warms up once)."""
         self.model.eval()
         out = MovedMeshes([], [], [])
-        if graphs:  # warm-up: the first call pays one-off allocations and kernel selection
+        if graphs and warm_up:  # the first call pays one-off allocations and kernel selection
             self.model(collate(graphs[:1], self.device)[0])
         for graph in graphs:
             t0, c0 = time.perf_counter(), time.process_time()

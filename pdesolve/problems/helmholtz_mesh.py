@@ -54,7 +54,9 @@ Domain = Literal["square", "polygon"]
 SOURCE_PARAMS = ("amplitude", "center_x", "center_y", "width_x", "width_y")
 
 
-class HelmholtzMeshParams(ProblemParams):
+class MeshMovementParams(ProblemParams):
+    """What every Monge--Ampere mesh-movement problem shares: meshes, monitor, mover, held-out sets."""
+
     domain: Domain = Field("square", description="training domain: the unit square or random polygons")
     mesh_sizes: list[float] = Field(
         [0.05, 0.055],
@@ -62,10 +64,6 @@ class HelmholtzMeshParams(ProblemParams):
         description="mesh edge lengths, used in turn (data.resolution = 1/h overrides)",
     )
     reference_mesh_size: float = Field(0.01, gt=0.002, description="edge length of the fine reference mesh")
-    max_gaussians: int = Field(6, ge=1, description="Gaussians per solution: uniform in 1 .. max_gaussians")
-    width_mean: float = Field(0.25, gt=0)
-    width_std: float = Field(1 / 6, ge=0)
-    width_min: float = Field(0.125, gt=0, description="widths ~ max(N(width_mean, width_std), width_min)")
     monitor_alpha: float = Field(5.0, ge=0, description="monitor = 1 + alpha q / max q")
     hessian_power: Literal[1, 2] = Field(2, description="q = |H|_F^power (UM2N: 2)")
     pseudo_timestep: float = Field(0.1, gt=0, description="Monge-Ampere relaxation pseudo-timestep")
@@ -83,6 +81,13 @@ class HelmholtzMeshParams(ProblemParams):
         if self.reference_mesh_size >= min(self.mesh_sizes + [self.unseen_mesh_size]):
             raise ValueError("reference_mesh_size must be finer than every mesh size")
         return self
+
+
+class HelmholtzMeshParams(MeshMovementParams):
+    max_gaussians: int = Field(6, ge=1, description="Gaussians per solution: uniform in 1 .. max_gaussians")
+    width_mean: float = Field(0.25, gt=0)
+    width_std: float = Field(1 / 6, ge=0)
+    width_min: float = Field(0.125, gt=0, description="widths ~ max(N(width_mean, width_std), width_min)")
 
 
 @dataclass(frozen=True)
@@ -226,7 +231,7 @@ class HelmholtzMesh(Problem, name="helmholtz_mesh"):
     def monitor_fields(self, mesh: Mesh, source: GaussianSum) -> dict[str, np.ndarray]:
         """``solution``, ``hessian_norm`` and ``monitor`` at the nodes of ``mesh``."""
         space = p1_space(mesh)
-        u = ReactionDiffusion(space).solve(source.forcing, source.solution(*mesh.nodes.T))
+        u = self.solve(mesh, source)
         q = (HessianRecovery(space, "full")(u) ** 2).sum(axis=(1, 2)) ** (self.params.hessian_power / 2)
         norm = q / max(float(q.max()), 1e-300)
         return {"solution": u, "hessian_norm": norm, "monitor": 1.0 + self.params.monitor_alpha * norm}
@@ -301,8 +306,20 @@ class HelmholtzMesh(Problem, name="helmholtz_mesh"):
             np.asarray(indices, np.int64),
             {"long_name": "index of the sample in its seeded family", "units": "1"},
         )
-        return ds.merge(_sources_dataset(sources, self.params.max_gaussians)).merge(
-            _polygons_dataset(polygons)
+        return ds.merge(self.sources_dataset(sources)).merge(_polygons_dataset(polygons))
+
+    def sources_dataset(self, sources: list[GaussianSum]) -> xr.Dataset:
+        """The samples' PDE parameters as per-sample variables (read back by `stored_source`)."""
+        return _sources_dataset(sources, self.params.max_gaussians)
+
+    def stored_source(self, ds: xr.Dataset, i: int) -> GaussianSum:
+        """The Gaussians of sample ``i`` of a dataset made by `samples`."""
+        k = int(np.isfinite(ds["source_amplitude"].values[i]).sum())
+        v = {n: ds[f"source_{n}"].values[i, :k] for n in SOURCE_PARAMS}
+        return GaussianSum(
+            v["amplitude"],
+            np.stack([v["center_x"], v["center_y"]], 1),
+            np.stack([v["width_x"], v["width_y"]], 1),
         )
 
     def _targets(self, mesh: Mesh, sample: SampleProblem, stats: dict) -> dict[str, np.ndarray]:
@@ -354,13 +371,7 @@ class HelmholtzMesh(Problem, name="helmholtz_mesh"):
 
     def sample_problem(self, ds: xr.Dataset, i: int) -> SampleProblem:
         """The PDE of sample ``i`` of a dataset made by `samples` (its Gaussians and domain)."""
-        k = int(np.isfinite(ds["source_amplitude"].values[i]).sum())
-        v = {n: ds[f"source_{n}"].values[i, :k] for n in SOURCE_PARAMS}
-        source = GaussianSum(
-            v["amplitude"],
-            np.stack([v["center_x"], v["center_y"]], 1),
-            np.stack([v["width_x"], v["width_y"]], 1),
-        )
+        source = self.stored_source(ds, i)
         m = int(ds["polygon_count"].values[i])
         polygon = np.stack([ds["polygon_x"].values[i, :m], ds["polygon_y"].values[i, :m]], axis=1)
         return SampleProblem(source, polygon)

@@ -30,7 +30,7 @@ import xarray as xr  # noqa: E402
 
 from pdesolve.data.fields import FieldSpec  # noqa: E402
 from pdesolve.data.mesh import Mesh  # noqa: E402
-from pdesolve.data.mesh_samples import sample_values, union_dataset  # noqa: E402
+from pdesolve.data.mesh_samples import sample_mesh, sample_values, union_dataset  # noqa: E402
 from pdesolve.data.netcdf import atomic_replace  # noqa: E402
 from pdesolve.data.samples import select_split  # noqa: E402
 from pdesolve.engines.evaluation import Artifact, ComparisonResult, Evaluation, RolloutResult  # noqa: E402
@@ -118,15 +118,31 @@ class MeshSet:
 
 
 def move_set(problem, solver, ds: xr.Dataset, baselines: Sequence[str]) -> MeshSet:
-    """The model (and each baseline) on every sample of ``ds``, with errors and tangled cells."""
+    """The model (and each baseline) on every sample of ``ds``, with errors and tangled cells.
+
+    Timed interleaved: mesh by mesh, the model's forward pass, then each baseline's move, so a
+    change in the machine's load affects every method alike (the model warms up once first)."""
     available = problem.baselines()
-    originals, moved, timing = solver.move_dataset(ds)
-    methods = {"model": MovedSet(moved, list(timing.seconds), list(timing.cpu_seconds))}
-    for b in baselines:
-        results = [available[b].move(problem, originals[i], problem.sample_problem(ds, i)) for i in range(len(moved))]
-        methods[b] = MovedSet([o.with_nodes(r.nodes) for o, r in zip(originals, results, strict=True)],
-                              [r.seconds for r in results], [r.cpu_seconds for r in results],
-                              [r.iterations for r in results], [bool(r.converged) for r in results])
+    originals = [sample_mesh(ds, i) for i in range(ds.sizes["sample"])]
+    graphs = solver.graphs(ds, targets=False)
+    if graphs:
+        solver.move(graphs[:1])  # warm-up
+    methods = {m: MovedSet([], [], []) for m in ("model", *baselines)}
+    for i, (original, graph) in enumerate(zip(originals, graphs, strict=True)):
+        t = solver.move([graph], warm_up=False)
+        s = methods["model"]
+        s.meshes.append(original.with_nodes(t.nodes[0]))
+        s.seconds += t.seconds
+        s.cpu_seconds += t.cpu_seconds
+        for b in baselines:
+            r = available[b].move(problem, original, problem.sample_problem(ds, i))
+            s = methods[b]
+            s.meshes.append(original.with_nodes(r.nodes))
+            s.seconds.append(r.seconds)
+            s.cpu_seconds.append(r.cpu_seconds)
+            s.iterations.append(r.iterations)
+            s.converged.append(bool(r.converged))
+    moved = methods["model"].meshes
     errors = [problem.mesh_errors(ds, i, {m: s.meshes[i] for m, s in methods.items()}) for i in range(len(moved))]
     for m, s in methods.items():
         s.errors = [e[m] for e in errors]
@@ -135,17 +151,41 @@ def move_set(problem, solver, ds: xr.Dataset, baselines: Sequence[str]) -> MeshS
     return MeshSet(originals, monitors, np.asarray([e["original"] for e in errors]), methods)
 
 
-def mesh_panels_figure(rows: dict[str, tuple[np.ndarray, dict[str, Mesh]]], path: Path, *, name: str = "monitor",
-                       title: str = "") -> Path:
+def set_rows(set_name: str, moved: MeshSet, model_name: str) -> list[dict]:
+    """One compare-table row per method of ``moved`` (columns: `LEGEND`)."""
+    rows = []
+    nodes = float(np.mean([m.n_nodes for m in moved.originals]))
+    for m, s in moved.methods.items():
+        er = moved.error_reduction(m)
+        defined = er[np.isfinite(er)]  # a tangled mesh has no error (NaN)
+        tangles = np.asarray(s.tangled)
+        rows.append({
+            "set": set_name, "method": model_name if m == "model" else m, "meshes": len(er), "nodes": nodes,
+            "error_reduction": float(defined.mean()) if defined.size else float("nan"),
+            "error_reduction_std": float(defined.std()) if defined.size else float("nan"),
+            "error_meshes": int(defined.size), "tangled_cells": int(tangles.sum()),
+            "tangled_meshes": int((tangles > 0).sum()),
+            "seconds_per_mesh": float(np.mean(s.seconds)),
+            "cpu_seconds_per_mesh": float(np.mean(s.cpu_seconds)),
+            "iterations": float(np.mean(s.iterations)) if s.iterations else float("nan"),
+            "unconverged_meshes": (len(er) - sum(s.converged)) if s.converged else float("nan"),
+        })
+    return rows
+
+
+def mesh_panels_figure(rows: dict[str, tuple[np.ndarray | dict[str, np.ndarray], dict[str, Mesh]]], path: Path, *,
+                       name: str = "monitor", title: str = "") -> Path:
     """One row per entry: meshes (columns) with the same topology, coloured by the nodal ``name``
-    values (``rows[label] = (values, {column: mesh})``), edges drawn."""
+    values (``rows[label] = (values, {column: mesh})``; ``values`` one array for the row or one per
+    column), edges drawn."""
     n_cols = max(len(m) for _, m in rows.values())
     fig, axes = plt.subplots(len(rows), n_cols, figsize=(3.6 * n_cols, 3.4 * len(rows)), squeeze=False)
     for r, (label, (values, meshes)) in enumerate(rows.items()):
         for c, (col, mesh) in enumerate(meshes.items()):
             ax = axes[r, c]
             x, y = mesh.nodes[:, 0], mesh.nodes[:, 1]
-            im = ax.tripcolor(x, y, mesh.cells, values, shading="gouraud", cmap="viridis")
+            v = values[col] if isinstance(values, dict) else values
+            im = ax.tripcolor(x, y, mesh.cells, v, shading="gouraud", cmap="viridis")
             ax.triplot(x, y, mesh.cells, color="k", linewidth=0.25)
             ax.set_aspect("equal")
             ax.set_xticks([])
@@ -214,22 +254,7 @@ class MeshMovementEvaluation(Evaluation, kind="mesh", task="mesh"):
         rows, per_mesh, figure_rows, artifacts, datasets = [], [], {}, [], {}
         for set_name, ds in sets.items():
             moved = move_set(problem, solver, ds, baselines)
-            nodes = float(np.mean([m.n_nodes for m in moved.originals]))
-            for m, s in moved.methods.items():
-                er = moved.error_reduction(m)
-                defined = er[np.isfinite(er)]  # a tangled mesh has no error (NaN)
-                tangles = np.asarray(s.tangled)
-                rows.append({
-                    "set": set_name, "method": solver.name if m == "model" else m, "meshes": len(er), "nodes": nodes,
-                    "error_reduction": float(defined.mean()) if defined.size else float("nan"),
-                    "error_reduction_std": float(defined.std()) if defined.size else float("nan"),
-                    "error_meshes": int(defined.size), "tangled_cells": int(tangles.sum()),
-                    "tangled_meshes": int((tangles > 0).sum()),
-                    "seconds_per_mesh": float(np.mean(s.seconds)),
-                    "cpu_seconds_per_mesh": float(np.mean(s.cpu_seconds)),
-                    "iterations": float(np.mean(s.iterations)) if s.iterations else float("nan"),
-                    "unconverged_meshes": (len(er) - sum(s.converged)) if s.converged else float("nan"),
-                })
+            rows += set_rows(set_name, moved, solver.name)
             for i in range(len(moved.originals)):
                 record = {"set": set_name, "index": i, "error_original": moved.error_original[i]}
                 for m, s in moved.methods.items():
