@@ -104,7 +104,7 @@ def run_insr(problem, data, args, device: torch.device) -> tuple[dict, object]:
         "initial_fit_seconds": records[0]["seconds"],
     }
     args.step_records = [{k: r[k] for k in ("step", "seconds", "cpu_seconds")} | {"iterations": i}
-                         for r, i in zip(steps, iterations)]
+                         for r, i in zip(steps, iterations, strict=True)]
     return row, prediction
 
 
