@@ -64,6 +64,12 @@ class EvolutionProblem(Problem):
     def data_grid(self, resolution: int | Sequence[int] | None) -> Grid:
         return self.grid(self.default_resolution if resolution is None else resolution)
 
+    @property
+    def reference_at_every_step(self) -> bool:
+        """Whether `reference` gives the solution at every step time (else only at ``t = 0``: no
+        known solution, the rollout judges by the problem's own metrics)."""
+        return True
+
     @abstractmethod
     def reference(self, grid: Grid) -> tuple[np.ndarray, dict[str, torch.Tensor]]:
         """Reference times and fields on ``grid``: name -> ``(time, *grid.shape)``."""

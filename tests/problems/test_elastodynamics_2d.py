@@ -59,7 +59,7 @@ def test_contact_pushes_out_of_the_disc():
 
 def test_evaluate_on_rest_and_stretched_states():
     problem = Elastodynamics2D({"scene": "stretch", "steps": 1})
-    ds = problem.generate(1, 0, resolution=21)
+    ds = problem.generate(1, 0, resolution=21).isel(time=[0])  # the rest state
     assert set(ds.data_vars) == {"displacement_x", "displacement_y"} and ds.sizes["time"] == 1
     m = problem.evaluate(ds, ds)
     assert m["final_mean_area_ratio"] == pytest.approx(1.0) and m["final_right_edge_error"] == pytest.approx(
@@ -72,3 +72,15 @@ def test_evaluate_on_rest_and_stretched_states():
     assert m["final_mean_area_ratio"] == pytest.approx(2.0) and m["final_right_edge_error"] == pytest.approx(
         0.0
     )
+
+
+def test_fem_reference_falls_onto_the_disc():
+    """The collide reference (FEM, same potential and dt): finite at every step, the body falls under
+    the force, is slowed by the disc (it penetrates it less than it would fall freely)."""
+    problem = Elastodynamics2D({"scene": "collide", "steps": 2})
+    ds = problem.generate(1, 0, resolution=6)
+    assert ds.sizes["time"] == 3 and np.isfinite(ds["displacement_y"].values).all()
+    centroid = ds["displacement_y"][0].mean(("x", "y")).values
+    assert centroid[0] == 0 and centroid[2] < centroid[1] < 0
+    free_fall = -(0.1 * 1.0 + 0.1 * 2.0)  # implicit Euler: the velocity grows by dt f / (2 w_kin) = 1 per step
+    assert free_fall < centroid[2]

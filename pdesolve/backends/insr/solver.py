@@ -184,6 +184,7 @@ class INSRSolver(Solver, name="insr"):
             "step_size": "no step schedule", "gamma": "no step schedule",
             "loss": "the loss is the integrator's residual", "unroll": steps, "backprop": steps,
             "patience": "the plateau patience is backend.plateau_patience (iterations)",
+            "workers": "no data loader: every iteration draws its own samples",
         }
 
     def make_scheme(self, problem) -> Scheme:

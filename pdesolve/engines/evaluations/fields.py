@@ -29,6 +29,20 @@ from pdesolve.engines.evaluations.verdict import baseline_verdict
 PROBLEM_METRIC = "the problem's own metric (docs/problems/), at the last predicted time"
 
 
+def check_reference(test: xr.Dataset, names: Sequence[str]) -> None:
+    """Raise ``ValueError`` when a reference field the evaluation judges by is NaN somewhere, or
+    identically zero at a time ``t > 0`` (nothing to be relative to: a missing reference, not a
+    solution)."""
+    for name in names:
+        values = test[name]
+        if not np.isfinite(values.values).all():
+            raise ValueError(f"the reference of '{name}' holds non-finite values")
+        if "time" in values.dims:
+            later = values.where(values["time"] > 0, drop=True)
+            if later.sizes.get("time", 0) and not (abs(later) > 0).any(set(later.dims) - {"time"}).all():
+                raise ValueError(f"the reference of '{name}' is identically zero at some time t > 0")
+
+
 def _ratio(pred: torch.Tensor, ref: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
     """``||pred - ref|| / ||ref||`` over ``dims``; NaN where the reference is not finite or is zero
     (nothing to be relative to)."""
@@ -77,6 +91,7 @@ class FieldEvaluation(Evaluation, kind="field", task="field"):
         t0 = time.perf_counter()
         ds = self.solver.solve(problem, test)
         seconds = time.perf_counter() - t0
+        check_reference(test, names)
         timed = "time" in ds.dims
         if timed and steps is not None:
             ds = ds.isel(time=slice(0, steps + 1))
@@ -112,6 +127,7 @@ class FieldEvaluation(Evaluation, kind="field", task="field"):
     def compare(self, baselines: list[str], models: Sequence) -> ComparisonResult:
         problem, names = self.problem, self.outputs
         test = select_split(self.context.data, "test").isel(sample=[0])
+        check_reference(test, names)
         grid = grid_from_dataset(test)
         times = getattr(problem, "times", None)
         timed = "time" in test.dims
