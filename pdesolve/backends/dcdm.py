@@ -37,6 +37,7 @@ from pdesolve.models.presets import PresetTable
 from pdesolve.numerics.grid_systems import GridSystem, SolveReport, solve_with
 from pdesolve.numerics.krylov import Operator
 from pdesolve.problems.poisson_obstacles import ConjugateGradient, reports_dataset
+from pdesolve.progress import track
 
 SCORE_TOLERANCES = (1e-4, 1e-6)
 VALIDATION_VECTORS = 256  # validation loss on at most this many held-out vectors
@@ -168,8 +169,8 @@ class DCDMSolver(Solver, name="dcdm"):
         residual history (layout of `reports_dataset`)."""
         self.check_grid(len(inputs["fluid"].shape) - 1)
         systems = problem.systems(inputs)
-        reports = [self.solve_grid(s, b) for s, b in zip(systems, problem.right_hand_sides(inputs, systems),
-                                                         strict=True)]
+        pairs = zip(systems, problem.right_hand_sides(inputs, systems), strict=True)
+        reports = [self.solve_grid(s, b) for s, b in track(pairs, "dcdm solves", total=len(systems))]
         return reports_dataset(reports, problem.grid(inputs.sizes["x"]))
 
     def score(self, problem, data: xr.Dataset) -> dict[str, float]:
@@ -180,8 +181,8 @@ class DCDMSolver(Solver, name="dcdm"):
         rhs = problem.right_hand_sides(data, systems)
         out: dict[str, float] = {}
         for method, cap in ((self, self.options.max_iter), (ConjugateGradient(), 10 * self.options.max_iter)):
-            reports = [solve_with(method, s, b, rtol=SCORE_TOLERANCES[-1], max_iter=cap)
-                       for s, b in zip(systems, rhs, strict=True)]
+            pairs = track(zip(systems, rhs, strict=True), f"score: {method.name} solves", total=len(systems))
+            reports = [solve_with(method, s, b, rtol=SCORE_TOLERANCES[-1], max_iter=cap) for s, b in pairs]
             for t in SCORE_TOLERANCES:
                 reached = [i for i in (r.result.iterations_to(t) for r in reports) if i is not None]
                 out[f"{method.name}_iterations_{t:.0e}"] = float(np.mean(reached)) if reached else float("nan")

@@ -3,6 +3,9 @@
 engine, persistence, the shipped cases and the CLI (train, compare, solve)."""
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -213,3 +216,15 @@ def test_train_compare_solve_end_to_end(tmp_path):
     assert out["solution"].shape == mask.shape and out.attrs["iterations"] == out.sizes["iteration"] - 1
     bad = runner.invoke(app, ["solve", str(run), "--system", str(tmp_path / "missing.npz")])
     assert bad.exit_code == 2 and "file not found" in bad.output
+
+
+def test_test_solves_and_rollout_report_progress_without_a_terminal(tmp_path):
+    case = write_case(tmp_path, TINY)
+    env = {**os.environ, "PDESOLVE_PROGRESS": "1", "PDESOLVE_PROGRESS_INTERVAL": "0", "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-m", "pdesolve.cli.app", "train", str(case), "--run-dir",
+                          str(tmp_path / "run"), "--device", "cpu"], capture_output=True, text=True, env=env,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    for loop in ("score: dcdm solves", "score: cg solves", "dcdm solves", "direct solves (reference)"):
+        assert any(line.startswith(loop) and "elapsed" in line for line in out.stdout.splitlines()), (loop, out.stdout)
+    assert "progress: dcdm solves" in (tmp_path / "run" / "log.txt").read_text()

@@ -19,6 +19,7 @@ from pdesolve.engines import figures
 from pdesolve.engines.evaluation import Artifact, ComparisonResult, Evaluation, RolloutResult
 from pdesolve.engines.linear import TOLERANCES, histories_dataset, history_curves, run_methods, summary_row
 from pdesolve.numerics.grid_systems import direct_solve
+from pdesolve.progress import track
 
 LEGEND = {
     "method": "the model (backend name), then the classical solvers",
@@ -48,7 +49,8 @@ class LinearSystemsEvaluation(Evaluation, kind="linear", task="linear"):
         seconds = (time.perf_counter() - t0) / test.sizes["sample"]
         systems = problem.systems(test)
         rhs = problem.right_hand_sides(test, systems)
-        reference = np.stack([s.scatter(direct_solve(s, b)) for s, b in zip(systems, rhs, strict=True)])
+        pairs = track(zip(systems, rhs, strict=True), "direct solves (reference)", total=len(systems))
+        reference = np.stack([s.scatter(direct_solve(s, b)) for s, b in pairs])
         error = np.linalg.norm((ds["solution"].values - reference).reshape(len(systems), -1), axis=1) \
             / np.linalg.norm(reference.reshape(len(systems), -1), axis=1)
         ds["solution_reference"] = xr.Variable(ds["solution"].dims, reference,
