@@ -7,8 +7,9 @@ import scipy.linalg
 import torch
 
 from pdesolve.numerics import chebyshev
+from pdesolve.numerics.channel_spectral import ChannelGrid, SpectralChannel
 from pdesolve.numerics.time_steppers import LowStorageIMEXRK3, march
-from pdesolve.problems.channel_equations import ChannelGrid, ChannelKMM, ConstantFlowRate, SpectralChannel
+from pdesolve.problems.channel_equations import ChannelKMM, ConstantFlowRate
 
 ORSZAG_C = 0.24989154 + 0.00223497j  # Orszag (1971), Re = 7500, alpha = 1
 
@@ -106,3 +107,131 @@ def test_divergence_free_at_round_off():
     assert float(u[:, :, :, [0, -1]].abs().max()) < 1e-13  # no slip
     back = eq.state_from_velocity(u)
     assert all(torch.allclose(a, b, atol=1e-12) for a, b in zip(back, state, strict=True))
+
+
+# ------------------------------------------------------------------------------ statistics
+def synthetic_channel(nx=12, ny=33, nz=8, lx=8.0, lz=4.0, a=0.3, b=0.2):
+    """``u = U(y) + a f(y) cos(k x)``, ``f = 4 y^2 (1 - y^2)``, ``g = y (1 - y^2)``, ``v = b g(y) cos(k x)``, ``w = a f(y) sin(2 pi z / lz)``, ``(1, 3, nx, ny, nz)``."""
+    y = torch.as_tensor(chebyshev.points(ny - 1))[None, :, None]
+    x = torch.arange(nx, dtype=torch.float64)[:, None, None] * lx / nx
+    z = torch.arange(nz, dtype=torch.float64)[None, None, :] * lz / nz
+    k = 2 * np.pi * 3 / lx
+    f, g = 4 * y**2 * (1 - y**2), y * (1 - y**2)
+    u = (1 - y**2) + a * f * torch.cos(k * x) + 0 * z
+    v = b * g * torch.cos(k * x) + 0 * z
+    w = a * f * torch.sin(2 * np.pi * z / lz) + 0 * x
+    return torch.stack((u, v, w))[None], y.flatten().numpy()
+
+
+def test_wall_profiles_of_known_fields():
+    from pdesolve.numerics.channel_statistics import fold, landmarks, wall_profiles
+
+    nu, a, b = 0.005, 0.3, 0.2
+    u, y = synthetic_channel(a=a, b=b)
+    p = wall_profiles(u, nu)
+    u_tau = np.sqrt(2 * nu)  # laminar wall shear dU/dy = 2
+    assert abs(p.u_tau - u_tau) < 1e-12 and abs(p.re_tau - u_tau / nu) < 1e-9
+    assert np.allclose(p.y_plus, fold(1 - np.abs(y)) * u_tau / nu)
+    assert np.allclose(p.u_plus, fold(1 - y**2) / u_tau, atol=1e-12)
+    f, g = 4 * y**2 * (1 - y**2), y * (1 - y**2)
+    assert np.allclose(p.rms_plus[0], fold(np.abs(a * f) / np.sqrt(2)) / u_tau, atol=1e-12)
+    assert np.allclose(p.rms_plus[1], fold(np.abs(b * g) / np.sqrt(2)) / u_tau, atol=1e-12)
+    assert np.allclose(p.uv_plus, fold(-a * b * f * g / 2, -1.0) / u_tau**2, atol=1e-12)
+    marks = landmarks(p)
+    assert abs(marks["urms_peak"] - a / np.sqrt(2) / u_tau) < 1e-6  # peak of f at y = -1/sqrt 2
+    assert abs(marks["urms_peak_y_plus"] - (1 - 1 / np.sqrt(2)) * p.re_tau) < 0.3
+    # -<u'v'> = 2 a b (-y)^3 (1 - y^2)^2, largest at y^2 = 3/7
+    assert abs(marks["uv_peak"] - 2 * a * b * (3 / 7) ** 1.5 * (4 / 7) ** 2 / u_tau**2) < 1e-5
+    assert abs(marks["uv_peak_y_plus"] - (1 - np.sqrt(3 / 7)) * p.re_tau) < 0.3
+
+
+def test_one_d_spectra_of_known_fields():
+    from pdesolve.numerics.channel_statistics import one_d_spectra
+
+    a = 0.3
+    u, y = synthetic_channel(a=a)
+    nu, u_tau = 0.005, 0.1
+    s = one_d_spectra(u, nu, u_tau, y_plus=10.0, lx=8.0, lz=4.0)
+    j = int(np.argmin(np.abs((1 - np.abs(y[:17])) * u_tau / nu - 10.0)))
+    assert float(s["y_plus"]) == pytest.approx((1 - abs(y[j])) * u_tau / nu)
+    f = 4 * y[j] ** 2 * (1 - y[j] ** 2)
+    assert s["E_x"][0, 3] == pytest.approx((a * f) ** 2 / 2) and s["E_x"][0].sum() == pytest.approx((a * f) ** 2 / 2)
+    assert s["E_z"][2, 1] == pytest.approx((a * f) ** 2 / 2) and s["E_z"][0, 0] == pytest.approx((a * f) ** 2 / 2)
+    assert np.allclose(s["kx"][:4], 2 * np.pi / 8.0 * np.arange(4))
+
+
+# ------------------------------------------------------------------------------ wall-bounded SGS closures
+def test_van_driest_and_widths():
+    from pdesolve.numerics.channel_sgs import filter_width, van_driest
+
+    grid = ChannelGrid(32, 33, 16)
+    d = van_driest(grid, 180.0)
+    assert d[0] == 0 and d[-1] == 0 and d[16] == pytest.approx(1 - np.exp(-180 / 25))
+    assert np.all(np.diff(d[:17]) > 0)
+    delta = filter_width(grid)
+    assert delta[16] == pytest.approx((0.25 * (grid.y[15] - grid.y[17]) / 2 * 0.25) ** (1 / 3))
+    assert delta[0] < delta[8] < delta[16]
+
+
+def _shear_state(grid, sp):
+    """A laminar parabola plus a 2-D mode with ``v = eps (1 - y^2)^2 cos(2 pi x / lx)``."""
+    eq = ChannelKMM(sp, viscosity=0.01)
+    n = grid.n
+    mean = torch.zeros(1, 2, n - 1, dtype=torch.float64)
+    mean[0, 0] = torch.as_tensor(1 - grid.y[1:n] ** 2)
+    v = torch.zeros(1, grid.nx, n - 1, grid.nz // 2 + 1, dtype=torch.complex128)
+    return eq, (v, torch.zeros_like(v), mean)
+
+
+def test_wale_vanishes_in_shear_and_smagorinsky_at_walls():
+    from pdesolve.numerics.channel_sgs import WallResolvedFlow, channel_wale, van_driest_smagorinsky
+
+    grid = ChannelGrid(8, 17, 4)
+    sp = SpectralChannel(grid)
+    eq, state = _shear_state(grid, sp)
+    flow = WallResolvedFlow(eq.velocity_hat(state), eq.gradient_hat(state), sp, 0.01)
+    assert float(channel_wale(sp).eddy_viscosity(flow).abs().max()) < 1e-14  # pure shear
+    smag = van_driest_smagorinsky(sp, re_tau=100.0).eddy_viscosity(flow)
+    assert float(smag[:, :, [0, -1]].abs().max()) == 0.0  # damped at the walls, where |S| is largest
+    assert float(smag[:, :, 4].min()) > 0
+
+
+def test_dynamic_smagorinsky_coefficient():
+    from pdesolve.numerics.channel_sgs import ChannelDynamicSmagorinsky, WallResolvedFlow
+
+    grid = ChannelGrid(16, 17, 16, lx=2 * np.pi, lz=2 * np.pi)
+    sp = SpectralChannel(grid)
+    eq, (v, eta, mean) = _shear_state(grid, sp)
+    model = ChannelDynamicSmagorinsky(sp)
+    # a field the test filter keeps entirely (kx = 1 <= 5 / 2): no Leonard stress, C = 0
+    v[0, 1, :, 0] = v[0, -1, :, 0] = torch.as_tensor(0.1 * (1 - grid.y[1:grid.n] ** 2) ** 2)
+    state = (v, eta, mean)
+    flow = WallResolvedFlow(eq.velocity_hat(state), eq.gradient_hat(state), sp, 0.01)
+    assert float(model.coefficient(flow).abs().max()) < 1e-12
+    # modes beyond the test filter (kx = 4 > 5/2): a Leonard stress, a finite C per plane, nu_t >= -nu
+    v[0, 4, :, 0] = v[0, -4, :, 0] = torch.as_tensor(0.1 * (1 - grid.y[1:grid.n] ** 2) ** 2)
+    eta[0, 4, :, 1] = torch.as_tensor(0.2 * (1 - grid.y[1:grid.n] ** 2))
+    state = (v, eta, mean)
+    flow = WallResolvedFlow(eq.velocity_hat(state), eq.gradient_hat(state), sp, 0.01)
+    c = model.coefficient(flow)
+    assert c.shape == (1, grid.ny) and torch.isfinite(c).all() and float(c.abs().max()) > 1e-6
+    assert float(model.eddy_viscosity(flow).min()) >= -0.01 - 1e-15
+
+
+def test_constant_eddy_viscosity_force_is_laplacian():
+    from pdesolve.numerics.channel_sgs import ChannelClosure
+
+    grid = ChannelGrid(8, 17, 8, lx=2 * np.pi, lz=2 * np.pi)
+    sp = SpectralChannel(grid)
+    eq, (v, eta, mean) = _shear_state(grid, sp)
+    v[0, 1, :, 1] = torch.as_tensor(0.1 * (1 - grid.y[1:grid.n] ** 2) ** 2, dtype=torch.complex128)
+    state = (v, eta, mean)
+
+    class Constant:
+        def eddy_viscosity(self, flow):
+            return torch.full_like(flow.strain_magnitude, 0.3)
+
+    u_hat = eq.velocity_hat(state)
+    force = ChannelClosure(Constant(), sp, 0.01)(u_hat, eq.gradient_hat(state))
+    laplacian = sp.dy(sp.dy(u_hat)) - sp.k2 * u_hat
+    assert torch.allclose(force, 0.3 * laplacian, atol=1e-11)

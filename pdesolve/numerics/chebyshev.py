@@ -27,7 +27,8 @@ def differentiation_matrix(n: int) -> np.ndarray:
 
 
 def quadrature_weights(n: int) -> np.ndarray:
-    """Clenshaw--Curtis weights on the ``n + 1`` points: ``sum_j w_j f(y_j) = int_{-1}^{1} f dy``, exact to degree ``n``."""
+    """Clenshaw--Curtis weights on the ``n + 1`` points: ``sum_j w_j f(y_j) = int_{-1}^{1} f dy``, exact to
+    degree ``n``."""
     theta = np.pi * np.arange(n + 1) / n
     w = np.zeros(n + 1)
     interior = np.arange(1, n)
