@@ -235,3 +235,56 @@ def test_constant_eddy_viscosity_force_is_laplacian():
     force = ChannelClosure(Constant(), sp, 0.01)(u_hat, eq.gradient_hat(state))
     laplacian = sp.dy(sp.dy(u_hat)) - sp.k2 * u_hat
     assert torch.allclose(force, 0.3 * laplacian, atol=1e-11)
+
+
+# ------------------------------------------------------------------------------ the problem
+def _problem(**extra):
+    from pdesolve.problems.channel_flow import ChannelFlow3D
+
+    return ChannelFlow3D({"resolution": [32, 33, 16], "spin_up": 0.0, "t_end": 0.02, "snapshot_interval": 0.01,
+                          **extra})
+
+
+def test_problem_inputs_restriction_and_les_baselines():
+    from pdesolve.problems.base import list_problems
+
+    assert "channel_3d" in list_problems()
+    problem = _problem()
+    assert {"coarse", "smagorinsky", "dsm", "wale"} <= set(problem.baselines())
+    x = problem.sample_inputs(1, seed=3, first_index=0, device="cpu")
+    assert x.shape == (1, 3, 32, 33, 16) and torch.equal(x, problem.sample_inputs(1, 3, 0, "cpu"))
+    assert float(x[:, :, :, [0, -1]].abs().max()) < 1e-12  # no slip
+    y = np.asarray(problem.solver_grid.axes[1].points)
+    assert np.allclose(y, np.sort(chebyshev.points(32)))
+    # restriction onto a decimating grid: a field of kept modes is injected exactly
+    problem = _problem(resolution=[64, 65, 32])
+    y = np.asarray(problem.solver_grid.axes[1].points)
+    coarse = problem.data_grid([32, 33, 16])
+
+    def field(nx, y, nz):
+        yy, xx = torch.as_tensor(y)[None, :, None], torch.arange(nx, dtype=torch.float64)[:, None, None] * 8 / nx
+        return ((1 - yy**2) * torch.cos(2 * np.pi * 3 * xx / 8) + torch.zeros(1, 1, nz))[None, None]
+
+    expected = field(32, np.sort(chebyshev.points(32)), 16)
+    assert torch.allclose(problem.restrict(field(64, y, 32), problem.solver_grid, coarse), expected, atol=1e-13)
+    # every LES baseline runs through the same solver on the coarse grid
+    grid = coarse
+    x = problem.restrict(problem.sample_inputs(1, 0, 0, "cpu"), problem.solver_grid, grid)
+    runs = {name: problem.baselines()[name].run(problem, x, grid, 0.0, [0.01]) for name in ("dsm", "wale")}
+    for name, out in runs.items():
+        assert out.shape == (1, 1, 3, 32, 33, 16) and torch.isfinite(out).all(), name
+    assert not torch.allclose(runs["dsm"], runs["wale"])
+    assert problem.time_step(grid) <= 0.8 * 0.0088
+
+
+def test_bad_channel_inputs_are_one_line_errors():
+    from pdesolve.errors import UserError
+
+    with pytest.raises(UserError, match=r"y\+ = 3.46"):
+        _problem(resolution=[64, 17, 32])
+    with pytest.raises(UserError, match="stability limit"):
+        _problem(dt=0.05)
+    with pytest.raises(UserError, match="not a decimation"):
+        _problem().data_grid([24, 33, 16])
+    with pytest.raises(UserError, match=r"dz\+ = 90"):
+        _problem(resolution=[32, 33, 8])

@@ -25,7 +25,7 @@ from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pdesolve.data.fields import FieldSpec
 from pdesolve.data.grid import Axis, Grid
@@ -66,10 +66,10 @@ class ChannelParams(SnapshotParams):
     """Parameters of `ChannelFlow3D` (the ``problem`` section of a case file)."""
 
     re_tau: Literal[180, 395] = Field(180, description="friction Reynolds number u_tau h / nu")
-    resolution: list[int] = Field([64, 65, 32], min_length=3, max_length=3,
-                                  description="solver grid nx, ny (Chebyshev points, odd), nz")
     length_x: float = Field(8.0, gt=0, description="streamwise box length in half-heights")
     length_z: float = Field(4.0, gt=0, description="spanwise box length in half-heights")
+    resolution: list[int] = Field([64, 65, 32], min_length=3, max_length=3,
+                                  description="solver grid nx, ny (Chebyshev points, odd), nz")
     forcing: Literal["pressure_gradient", "flow_rate"] = Field(
         "pressure_gradient", description="constant -dP/dx = u_tau^2/h, or constant bulk velocity")
     bulk_velocity: float = Field(15.7, gt=0, description="U_b+ held with forcing: flow_rate (MKM 180: 15.7)")
@@ -81,31 +81,44 @@ class ChannelParams(SnapshotParams):
     dtype: Literal["float64", "float32"] = Field("float64", description="floating-point type of the solver")
     les: ChannelLESOptions = Field(default_factory=ChannelLESOptions)
 
-    @model_validator(mode="after")
-    def _resolvable(self):
-        nx, ny, nz = self.resolution
-        check_channel_grid(ChannelGrid(nx, ny, nz, self.length_x, self.length_z), self.re_tau, "problem.resolution")
-        limit = stable_time_step(ChannelGrid(nx, ny, nz, self.length_x, self.length_z), self.re_tau)
-        if self.dt > limit:
-            raise ValueError(f"dt = {self.dt:g} is above the convective stability limit {limit:.3g} h/u_tau of the "
-                             f"{nx}x{ny}x{nz} grid at Re_tau {self.re_tau} (RK3 |lambda dt| <= sqrt 3)")
-        return self
+    @field_validator("resolution")
+    @classmethod
+    def _resolvable(cls, resolution, info):
+        d = info.data
+        if "re_tau" in d and "length_x" in d and "length_z" in d:
+            problem = grid_problem(ChannelGrid(*resolution, d["length_x"], d["length_z"]), d["re_tau"])
+            if problem:
+                raise ValueError(problem)
+        return resolution
+
+    @field_validator("dt")
+    @classmethod
+    def _stable(cls, dt, info):
+        d = info.data
+        if {"re_tau", "length_x", "length_z", "resolution"} <= set(d):
+            nx, ny, nz = d["resolution"]
+            limit = stable_time_step(ChannelGrid(nx, ny, nz, d["length_x"], d["length_z"]), d["re_tau"])
+            if dt > limit:
+                raise ValueError(f"dt = {dt:g} is above the convective stability limit {limit:.3g} h/u_tau of the "
+                                 f"{nx}x{ny}x{nz} grid at Re_tau {d['re_tau']} (RK3 |lambda dt| <= sqrt 3)")
+        return dt
 
 
-def check_channel_grid(grid: ChannelGrid, re_tau: float, field: str) -> None:
-    """Raise a `UserError` naming ``field`` unless ``grid`` is a wall-resolving grid at ``re_tau``."""
+def grid_problem(grid: ChannelGrid, re_tau: float) -> str | None:
+    """Why ``grid`` cannot resolve the channel at ``re_tau`` (one sentence), or ``None`` when it can."""
     if grid.ny % 2 == 0 or grid.ny < 9:
-        raise UserError(f"{field}: ny = {grid.ny} Chebyshev points; expected an odd number >= 9 (centre on a point)")
+        return f"ny = {grid.ny} Chebyshev points; expected an odd number >= 9 (the centre on a point)"
     y1 = (1.0 - math.cos(math.pi / grid.n)) * re_tau
     if y1 > MAX_Y1_PLUS:
         need = math.ceil(math.pi / math.acos(1.0 - MAX_Y1_PLUS / re_tau)) + 1
-        raise UserError(f"{field}: ny = {grid.ny} puts the first point off the wall at y+ = {y1:.2f} at Re_tau "
-                        f"{re_tau:g}; a wall-resolved run needs y+ <= {MAX_Y1_PLUS:g} (ny >= {need + (need % 2 == 0)})")
+        return (f"ny = {grid.ny} puts the first point off the wall at y+ = {y1:.2f} at Re_tau "
+                f"{re_tau:g}; a wall-resolved run needs y+ <= {MAX_Y1_PLUS:g} (ny >= {need + (need % 2 == 0)})")
     dx, dz = grid.lx / grid.nx * re_tau, grid.lz / grid.nz * re_tau
     if dx > MAX_DX_PLUS or dz > MAX_DZ_PLUS:
-        raise UserError(f"{field}: spacing dx+ = {dx:.0f}, dz+ = {dz:.0f} at Re_tau {re_tau:g}; a wall-resolved "
-                        f"run needs dx+ <= {MAX_DX_PLUS:g} (nx >= {math.ceil(grid.lx * re_tau / MAX_DX_PLUS)}) "
-                        f"and dz+ <= {MAX_DZ_PLUS:g} (nz >= {math.ceil(grid.lz * re_tau / MAX_DZ_PLUS)})")
+        return (f"spacing dx+ = {dx:.0f}, dz+ = {dz:.0f} at Re_tau {re_tau:g}; a wall-resolved "
+                f"run needs dx+ <= {MAX_DX_PLUS:g} (nx >= {math.ceil(grid.lx * re_tau / MAX_DX_PLUS)}) "
+                f"and dz+ <= {MAX_DZ_PLUS:g} (nz >= {math.ceil(grid.lz * re_tau / MAX_DZ_PLUS)})")
+    return None
 
 
 def centreline_velocity(re_tau: float) -> float:
@@ -168,10 +181,11 @@ class ChannelFlow3D(GridProblem, name="channel_3d"):
         sizes = [resolution] * 3 if isinstance(resolution, int) else list(resolution)
         nx, ny, nz = self.params.resolution
         if len(sizes) != 3 or nx % sizes[0] or nz % sizes[2] or sizes[1] < 3 or (ny - 1) % (sizes[1] - 1):
-            raise UserError(f"data.resolution: {sizes} is not a decimation of the solver grid {nx}x{ny}x{nz} "
+            raise UserError(f"{sizes} is not a decimation of the solver grid {nx}x{ny}x{nz} "
                             f"(need nx, nz dividing {nx}, {nz} and ny - 1 dividing {ny - 1})")
-        check_channel_grid(ChannelGrid(*sizes, self.params.length_x, self.params.length_z), self.params.re_tau,
-                           "data.resolution")
+        problem = grid_problem(ChannelGrid(*sizes, self.params.length_x, self.params.length_z), self.params.re_tau)
+        if problem:
+            raise UserError(f"the data grid {sizes}: {problem}")
         return self.make_grid(*sizes)
 
     @property
