@@ -27,6 +27,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from pdesolve.numerics.channel_statistics import landmarks, wall_profiles  # noqa: E402
+from pdesolve.numerics.chebyshev import quadrature_weights  # noqa: E402
 from pdesolve.problems.channel_flow import ChannelFlow3D  # noqa: E402
 
 #: Moser, Kim & Mansour (1999) / del Alamo & Jimenez (2003) at Re_tau 180 (les.md §2.2)
@@ -56,6 +57,7 @@ def render(record: dict) -> str:
                   f"({r['seconds_per_step']:.3f} s per RK3 step), one torch thread on a machine shared by six jobs.",
               "", "u_tau history (time, u_tau, U_b+): " + ", ".join(
                   f"({t:g}, {u:.3f}, {b:.2f})" for t, u, b in r["history"][:: max(1, len(r["history"]) // 12)]),
+              *(["", r["note"]] if r.get("note") else []),
               "", "Not a DNS and not statistically converged unless the u_tau history above is flat; the "
                   "coarse-grid LES is expected to over-predict the u'+ peak (les.md §2.2).", ""]
     return "\n".join(lines)
@@ -86,11 +88,11 @@ def main(argv: list[str] | None = None) -> dict:
         start = time.perf_counter()
         out = problem.simulate(state, grid, t0=t, times=list(times), closure=args.closure)[0]
         clock += time.perf_counter() - start
-        state, t = out[-1:].clone(), float(times[-1])
+        state, t = out[-1:].clone(), float(times[-1])  # stored order, as simulate takes it
+        out = problem.to_ascending(out)  # the statistics take the solver's order (y from +1 down)
         for time_, u in zip(times, out, strict=True):
             p = wall_profiles(u[None], problem.viscosity)
-            bulk = float(0.5 * np.trapezoid(u[0].mean(dim=(0, 2)).numpy(), np.sort(np.cos(np.pi * np.arange(
-                grid.shape[1]) / (grid.shape[1] - 1)))))
+            bulk = float(0.5 * quadrature_weights(grid.shape[1] - 1) @ u[0].mean(dim=(0, 2)).numpy())
             history.append((float(time_), p.u_tau, bulk))
             snapshots.append((float(time_), u))
         average_from = max(0.0, t - args.average)
