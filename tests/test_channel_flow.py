@@ -295,8 +295,8 @@ def test_bad_channel_inputs_are_one_line_errors():
 def test_turbulent_statistics_of_the_coarse_wale_les():
     """WALE LES on the papers' 32x33x16 grid, 40 h/u_tau of spin-up, statistics over the next 20 (~25 min on
     2 loaded cores). Tolerances for this coarse grid (les.md §2.2 expects an over-predicted u' peak and a
-    shifted log region): Re_tau within 10 % of 180, centre U+ within 30 % of 18.3 (benchmarks/channel.py measured +27 %: the
-    coarse LES has too little drag), the u'+ peak within 30 %
+    shifted log region): Re_tau within 10 % of 180, centre U+ within 30 % of 18.3 (benchmarks/channel.py
+    measured +27 %: the coarse LES has too little drag), the u'+ peak within 30 %
     of 2.66 at 8 <= y+ <= 30, the -u'v'+ peak within 25 % of 0.734 at 15 <= y+ <= 60."""
     from pdesolve.numerics.channel_statistics import landmarks, wall_profiles
 
