@@ -252,6 +252,7 @@ def test_problem_inputs_restriction_and_les_baselines():
     assert "channel_3d" in list_problems()
     problem = _problem()
     assert {"coarse", "smagorinsky", "dsm", "wale"} <= set(problem.baselines())
+    assert problem.recipe(2, 0, None) == _problem(les={"wale_cw": 0.3}).recipe(2, 0, None)  # SGS constants: same data
     x = problem.sample_inputs(1, seed=3, first_index=0, device="cpu")
     assert x.shape == (1, 3, 32, 33, 16) and torch.equal(x, problem.sample_inputs(1, 3, 0, "cpu"))
     assert float(x[:, :, :, [0, -1]].abs().max()) < 1e-12  # no slip

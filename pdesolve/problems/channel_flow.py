@@ -193,6 +193,12 @@ class ChannelFlow3D(GridProblem, name="channel_3d"):
         p = self.params
         return p.spin_up + p.snapshot_interval * np.arange(round(p.t_end / p.snapshot_interval) + 1)
 
+    def recipe(self, n, seed, resolution):
+        """The generation recipe without ``les`` (SGS constants do not change the data)."""
+        recipe = super().recipe(n, seed, resolution)
+        recipe["params"].pop("les", None)
+        return recipe
+
     def time_step(self, grid: Grid) -> float:
         """``params.dt`` on the solver grid, scaled by the x-grid ratio on coarser grids, within the stability limit."""
         dt = self.params.dt * self.params.resolution[0] / grid.shape[0]
