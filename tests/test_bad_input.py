@@ -306,6 +306,16 @@ BAD_INPUTS = [
     ("epochs-negative", lambda w: ["train", w.case("train.epochs=-1")], 2, "train.epochs"),
     ("n-val-negative", lambda w: ["generate", w.case("data.n_val=-1")], 2, "data.n_val"),
     ("rollout-steps-in-case-too-many", lambda w: ["train", w.case("rollout.steps=1000000000")], 2, "rollout.steps"),
+    # --- channel flow: grids that cannot resolve the walls, a coarse grid off the fine one, dt above the limit
+    ("channel-first-point-too-far", lambda w: ["generate", w.case('problem={"name": "channel_3d", "resolution": '
+                                                                  '[64, 17, 32]}', "data.resolution=[32, 17, 16]")],
+     2, "y+ = 3.46"),
+    ("channel-coarse-not-decimating", lambda w: ["generate", w.case('problem={"name": "channel_3d"}',
+                                                                    "data.resolution=[24, 33, 16]")],
+     2, "not a decimation"),
+    ("channel-dt-above-limit", lambda w: ["generate", w.case('problem={"name": "channel_3d", "dt": 0.02}',
+                                                             "data.resolution=[32, 33, 16]")],
+     2, "stability limit 0.00412"),
     # --- sizes that cannot fit in memory: refused before any work, naming the field and the estimate
     ("resolution-1e6", lambda w: ["train", w.case("problem.resolution=1000000", "data.resolution=null")], 2,
      "problem.resolution"),

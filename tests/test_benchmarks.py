@@ -26,7 +26,7 @@ sys.path.insert(0, str(BENCHMARKS))  # the scripts import their siblings (harnes
 HELPERS = {"harness", "les_report"}  # modules the scripts share, not scripts
 SCRIPTS = sorted(p.stem for p in BENCHMARKS.glob("*.py") if p.stem not in HELPERS)
 # smoke runs of more than ~3 s in the test process on the shared 2-core machine (3.5-7 s; pytest --durations=0)
-SLOW = {"dcdm", "enf2enf", "hit_les", "ifactformer", "um2n_gpu"}
+SLOW = {"channel", "dcdm", "enf2enf", "hit_les", "ifactformer", "um2n_gpu"}
 # arguments a smoke run needs besides --smoke --out
 EXTRA = {"gpu_check": ["--device", "cpu"]}
 
@@ -134,11 +134,13 @@ def rendered(name: str, tmp: Path) -> dict[str, str]:
         return {"lsm_step_time.md": script(name).markdown(r("lsm_step_time"))}
     if name == "insr":
         return {"insr.md": script(name).markdown(r("insr"))}
+    if name == "channel":
+        return {"channel.md": script(name).render(r("channel"))}
     raise AssertionError(name)
 
 
 RENDERED = ["taylor_green", "hit_les", "ifactformer", "mg_tfno", "lsm_vs_fno", "gp_spectral", "enf2enf", "dcdm",
-            "um2n", "lsm_step_time", "insr"]
+            "um2n", "lsm_step_time", "insr", "channel"]
 
 
 @pytest.mark.parametrize("name", RENDERED)
