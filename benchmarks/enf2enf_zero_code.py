@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> dict:
         seconds = time.perf_counter() - t0
         test_err = solver.score(problem, test)["test_rel_l2"]
         rows[label] = {**options, "test_rel_l2": test_err, "best_val": report.best_val, "seconds": seconds,
-                       "val_curve": [h.get("val") for h in report.history if h.get("stage", "main") != "encoder"]}
+                       "val_curve": [h["val_rel_l2"] for h in report.history if h.get("stage") != "encoder"]}
         print(f"{label:>30}: test {test_err:.4f}  val {report.best_val:.4f}  {seconds:.0f} s", flush=True)
     record = {"benchmark": "enf2enf_zero_code", "case": str(CASE.relative_to(ROOT.parent)), "overrides": overrides,
               "data": {"n_train": d.n_train, "n_val": d.n_val, "n_test": d.n_test},
