@@ -3,7 +3,7 @@ geometry latents against the same decoder trained with the latents zeroed (``geo
 none``), same data, epochs and seed, with and without the signed distance as a decoder query
 channel (``query_inputs``), one run (issue 23).
 
-    python benchmarks/enf2enf_zero_code.py                  # the reported run (~15 min, 1 thread)
+    python benchmarks/enf2enf_zero_code.py                  # the reported run (~20 min on the shared box, 1 thread)
     python benchmarks/enf2enf_zero_code.py --smoke          # every variant at toy size (~10 s)
 
 Writes benchmarks/results/enf2enf_zero_code.{json,md}.
@@ -26,7 +26,7 @@ from pdesolve.engines.train import Trainer
 
 ROOT = Path(__file__).resolve().parent
 CASE = ROOT.parent / "cases" / "elasticity_enf2enf.yaml"
-BUDGET = ["backend.encoder_epochs=4", "train.epochs=12"]
+BUDGET = ["data.n_train=120", "backend.encoder_epochs=3", "train.epochs=10"]
 SMOKE = ["data.n_train=10", "data.n_val=2", "data.n_test=4", "backend.encoder_epochs=1", "train.epochs=2",
          "backend.encoder_hidden=8", "backend.decoder_hidden=8", "problem.mesh_size=0.12"]
 VARIANTS = {  # label -> backend overrides

@@ -86,7 +86,8 @@ class PresetTable(Generic[S]):
         return len(self._presets)
 
     def get(self, name: str) -> Preset[S]:
-        """The preset called ``name`` (or ``family-name``); a `UserError` on field ``backend.preset`` listing the known ones."""
+        """The preset called ``name`` (or ``family-name``); a `UserError` on field ``backend.preset``
+        listing the known ones."""
         full = name if name in self._presets else f"{self.family}-{name}"  # short names: "small"
         if full not in self._presets:
             raise UserError(f"unknown preset '{name}' (expected one of: {', '.join(self._presets)})",

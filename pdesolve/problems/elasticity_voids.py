@@ -21,10 +21,10 @@ converges under mesh refinement; tested). Lengths are in cell sizes (units ``"1"
 
 from __future__ import annotations
 
-import numpy as np
 from functools import lru_cache
 from typing import Literal
 
+import numpy as np
 from pydantic import Field, model_validator
 
 from pdesolve.data.fields import FieldSpec
