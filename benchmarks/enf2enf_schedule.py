@@ -36,6 +36,7 @@ from pathlib import Path
 import harness
 import numpy as np
 import torch
+import xarray as xr
 from enf2enf import RasterFNO, per_sample
 
 from pdesolve.backends.enf2enf import MeshSamples
