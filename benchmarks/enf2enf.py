@@ -109,14 +109,14 @@ class RasterFNO:
     def grid(self, x: torch.Tensor) -> torch.Tensor:
         """Nodes ``(b, n, 2)`` -> grid_sample coordinates ``(b, n, 1, 2)`` (raster ``[i, j]`` is
         the point (x_i, y_j))."""
-        lo, hi = (torch.as_tensor(v, dtype=x.dtype) for v in (self.lo, self.hi))
+        lo, hi = (torch.as_tensor(v, dtype=x.dtype, device=x.device) for v in (self.lo, self.hi))
         u = 2 * (x - lo) / (hi - lo) - 1
         return u[..., [1, 0]][:, :, None, :]
 
     def forward(self, raster: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         s_mean, s_std, u_mean, u_std = self.stats
         out = self.net((raster - s_mean) / s_std)
-        at_nodes = F.grid_sample(out, self.grid(x), align_corners=True, padding_mode="border")
+        at_nodes = F.grid_sample(out, self.grid(x).to(out.dtype), align_corners=True, padding_mode="border")
         return at_nodes[..., 0].transpose(1, 2)
 
     def fit(self, train: xr.Dataset, epochs: int, batch: int = 8, lr: float = 1e-3) -> float:

@@ -26,7 +26,7 @@ sys.path.insert(0, str(BENCHMARKS))  # the scripts import their siblings (harnes
 HELPERS = {"harness", "les_report"}  # modules the scripts share, not scripts
 SCRIPTS = sorted(p.stem for p in BENCHMARKS.glob("*.py") if p.stem not in HELPERS)
 # smoke runs of more than ~3 s in the test process on the shared 2-core machine (3.5-7 s; pytest --durations=0)
-SLOW = {"channel", "dcdm", "enf2enf", "hit_les", "ifactformer", "um2n_gpu"}
+SLOW = {"channel", "dcdm", "enf2enf", "enf2enf_schedule", "enf2enf_zero_code", "hit_les", "ifactformer", "um2n_gpu"}
 # arguments a smoke run needs besides --smoke --out
 EXTRA = {"gpu_check": ["--device", "cpu"]}
 
@@ -125,6 +125,9 @@ def rendered(name: str, tmp: Path) -> dict[str, str]:
         for stem in ("enf2enf", "enf2enf_short"):
             script(name).main(["--render", str(tmp / f"{stem}.json")])
         return {f"{stem}.md": (tmp / f"{stem}.md").read_text() for stem in ("enf2enf", "enf2enf_short")}
+    if name in ("enf2enf_zero_code", "enf2enf_schedule"):
+        script(name).main(["--render", str(copied(tmp, f"{name}.json") / f"{name}.json")])
+        return {f"{name}.md": (tmp / f"{name}.md").read_text()}
     if name == "dcdm":
         script(name).main(["--markdown-only", "--out", str(copied(tmp, "dcdm.json", "dcdm_residuals_*.png"))])
         return {"dcdm.md": (tmp / "dcdm.md").read_text()}
@@ -139,8 +142,8 @@ def rendered(name: str, tmp: Path) -> dict[str, str]:
     raise AssertionError(name)
 
 
-RENDERED = ["taylor_green", "hit_les", "ifactformer", "mg_tfno", "lsm_vs_fno", "gp_spectral", "enf2enf", "dcdm",
-            "um2n", "lsm_step_time", "insr", "channel"]
+RENDERED = ["taylor_green", "hit_les", "ifactformer", "mg_tfno", "lsm_vs_fno", "gp_spectral", "enf2enf",
+            "enf2enf_zero_code", "enf2enf_schedule", "dcdm", "um2n", "lsm_step_time", "insr", "channel"]
 
 
 @pytest.mark.parametrize("name", RENDERED)

@@ -6,9 +6,14 @@ Two equivariant neural fields (`pdesolve.models.enf2enf.ENF2ENFModel`, built fro
 explicitly) share one latent layout: ``L`` latents on a ``latents_per_axis``-square grid over
 ``latent_bbox`` (normalised coordinates), poses and Gaussian window frozen.
 
-1. **Geometry encoder** (stage 1, meta-learned auto-decoding). A sample's input fields (the
-   signed distance) are fitted by ``inner_steps`` steps ``c <- c - alpha * grad_c MSE`` from
-   ``c = 1``, each on a fresh random subset of ``encoder_points`` nodes; ``alpha`` is learned per
+1. **Geometry encoder** (stage 1, meta-learned auto-decoding). The geometry code
+   (``geometry_code``) is a field fitted per sample: ``input_fields``, the sample's input fields
+   (the signed distance) at its nodes; ``node_coordinates`` (the authors' Elasticity encoding),
+   the sample's node coordinates as a field over the reference nodes (the training mean of the
+   corresponding nodes, so every sample needs the same nodes in the same order); ``none``, no
+   code (zero contexts, encoder not trained: the diagnostic of what the code carries). It is
+   fitted by ``inner_steps`` steps ``c <- c - alpha * grad_c MSE`` from ``c = 1``, each on a fresh
+   random subset of ``encoder_points`` nodes (null: every node); ``alpha`` is learned per
    latent dimension (Meta-SGD, clipped to [1e-6, 10]). The outer loss is the MSE after the inner
    loop on one more subset, differentiated through the loop (second order); AdamW on the network,
    Adam on ``alpha``, gradient norm clipped to 1. The fitted contexts are the geometry code.
@@ -17,7 +22,8 @@ explicitly) share one latent layout: ``L`` latents on a ``latents_per_axis``-squ
    (the latent-to-latent map) and an equivariant cross-attention decoder queried at the mesh
    nodes (relative positions ``x - p``, plus the normalised input fields as translation-invariant
    query channels with ``query_inputs``), trained on MSE of standardised outputs at
-   ``decoder_points`` random nodes per sample through the engine's `Trainer`.
+   ``decoder_points`` random nodes per sample (null: every node) through the engine's `Trainer`;
+   ``train.lr`` null = the authors' 1e-4.
 
 Coordinates are normalised with the training nodes' bounding box (centre, largest half-extent).
 With ``anchor = "bbox"`` the latent grid is centred on each sample's own bounding box, so a
@@ -50,6 +56,10 @@ class ENF2ENFOptions(PresetOptions):
 
     presets: ClassVar[PresetTable] = PRESETS
 
+    geometry_code: Literal["input_fields", "node_coordinates", "none"] = Field(
+        "input_fields", description="what the encoder fits: the input fields at the nodes, the node coordinates "
+                                    "over reference nodes (corresponding-node meshes), or nothing (zero code)")
+
     latents_per_axis: int = Field(3, ge=1, description="latents per axis (L = latents_per_axis^2)")
     latent_dim: int = Field(8, gt=0, description="context vector size")
     latent_bbox: tuple[float, float] | tuple[tuple[float, float], tuple[float, float]] = Field(
@@ -75,8 +85,10 @@ class ENF2ENFOptions(PresetOptions):
     encoder_lr: float = Field(1e-4, gt=0, description="stage-1 AdamW learning rate")
     inner_lr_lr: float = Field(1e-4, gt=0, description="stage-1 Adam learning rate of the Meta-SGD rates")
     encoder_batch_size: int = Field(1, gt=0, description="samples per stage-1 step (authors: 1)")
-    encoder_points: int = Field(5000, gt=0, description="nodes per inner step (capped at the smallest mesh)")
-    decoder_points: int = Field(5000, gt=0, description="nodes per sample per decoder step (capped likewise)")
+    encoder_points: int | None = Field(
+        None, gt=0, description="nodes per inner step (capped at the smallest mesh); null = every node")
+    decoder_points: int | None = Field(
+        None, gt=0, description="nodes per sample per decoder step (capped likewise); null = every node")
 
     @property
     def latent_bounds(self) -> list[tuple[float, float]]:
@@ -126,6 +138,7 @@ class ENF2ENFSolver(Solver, name="enf2enf"):
     """Equivariant neural fields: geometry latents -> solution fields at any query points."""
 
     kind: ClassVar[str] = "operator"
+    AUTHORS_LR: ClassVar[float] = 1e-4  # decoder learning rate of the authors' configurations
     tasks: ClassVar[tuple[str, ...]] = ("mesh_map",)
     Options = ENF2ENFOptions
     description = "enf2enf: equivariant neural fields, meta-learned geometry latents -> fields on any mesh"
@@ -138,10 +151,14 @@ class ENF2ENFSolver(Solver, name="enf2enf"):
     def modules(self) -> nn.Module:
         return self.model
 
+    def default_lr(self, problem) -> float:
+        return self.AUTHORS_LR
+
     def build(self, setup: dict[str, Any]) -> None:
         o = self.options
         self.model = ENF2ENFModel(
-            len(setup["inputs"]), len(setup["outputs"]), latents_per_axis=o.latents_per_axis,
+            len(setup["inputs"]), len(setup["outputs"]), n_code=2 if o.geometry_code == "node_coordinates" else None,
+            reference_nodes=setup.get("reference_nodes", 0), latents_per_axis=o.latents_per_axis,
             latent_dim=o.latent_dim, latent_bounds=o.latent_bounds, window=o.window,
             anchor_to_bbox=o.anchor == "bbox", query_inputs=o.query_inputs, heads=o.heads,
             encoder_hidden=o.encoder_hidden, decoder_hidden=o.decoder_hidden,
@@ -156,6 +173,8 @@ class ENF2ENFSolver(Solver, name="enf2enf"):
         lo, hi = x.amin(0), x.amax(0)
         m.coord_center.copy_(0.5 * (lo + hi))
         m.coord_scale.fill_(float(0.5 * (hi - lo).max()))
+        if self.options.geometry_code == "node_coordinates":
+            m.reference.copy_(train.x.mean(0))
         a = train.a[train.mask]
         m.in_lo.copy_(a.amin(0))
         m.in_hi.copy_(a.amax(0))
@@ -167,20 +186,44 @@ class ENF2ENFSolver(Solver, name="enf2enf"):
     def fit(self, problem, data: xr.Dataset, trainer: Trainer) -> FitReport:
         self.setup = {"problem": problem.name, "task": problem.task,
                       "inputs": list(problem.inputs), "outputs": list(problem.outputs)}
-        self.build(self.setup)
         train = MeshSamples(select_split(data, "train"), self.setup["inputs"], self.setup["outputs"])
         val_data = select_split(data, "validation")
         val = (MeshSamples(val_data, self.setup["inputs"], self.setup["outputs"])
                if val_data.sizes["sample"] else None)
+        if self.options.geometry_code == "node_coordinates":
+            self.setup["reference_nodes"] = train.x.shape[1]
+            for name, s in (("training", train), ("validation", val)):
+                if s is not None:
+                    self.check_corresponding(s, name)
+        self.build(self.setup)
         self._fit_statistics(train)
         self.to(trainer.device)
 
         def stages():
-            yield self.encoder_stage(train, trainer.device)
+            if self.options.geometry_code != "none":
+                yield self.encoder_stage(train, trainer.device)
             contexts = self.fit_context_statistics(train)
             yield self.decoder_stage(train, val, contexts, trainer)
 
         return trainer.fit_stages(self, stages())
+
+    def check_corresponding(self, samples: MeshSamples, name: str) -> None:
+        """``geometry_code: node_coordinates`` needs every sample on the reference's node count."""
+        n = self.setup["reference_nodes"]
+        counts = sorted(set(samples.mask.sum(1).tolist()))
+        if counts != [n]:
+            raise UserError(f"geometry_code node_coordinates needs meshes with corresponding nodes (the same {n} nodes "
+                            f"in every sample, e.g. elasticity_voids mesh: deformed); the {name} samples have "
+                            f"{counts[:4]} nodes", field="backend.geometry_code")
+
+    def code_fields(self, samples: MeshSamples, sl) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The geometry code's field for samples ``sl``: normalised query points ``(b, n, 2)``, targets
+        ``(b, n, c)`` and node mask ``(b, n)``, on the model's device."""
+        m = self.model
+        x, a, mask = (t[sl].to(m.poses.device) for t in (samples.x, samples.a, samples.mask))
+        if self.options.geometry_code == "node_coordinates":
+            return m.coords(m.reference).expand_as(x), m.coords(x), mask
+        return m.coords(x), m.inputs(a), mask
 
     def encoder_stage(self, train: MeshSamples, device: torch.device) -> Stage:
         """Stage 1: meta-learn the geometry auto-decoder (``encoder_epochs`` epochs of
@@ -188,11 +231,10 @@ class ENF2ENFSolver(Solver, name="enf2enf"):
         ``inner_lr_lr`` without weight decay on the Meta-SGD rates; constant rates; ``train.grad_clip``
         on both)."""
         o, m = self.options, self.model
-        points = min(o.encoder_points, train.min_nodes)
+        points = min(o.encoder_points or train.min_nodes, train.min_nodes)
 
         def step_loss(i: torch.Tensor) -> torch.Tensor:
-            x, a, mask = (t[i].to(device) for t in (train.x, train.a, train.mask))
-            x, a = m.coords(x), m.inputs(a)
+            x, a, mask = self.code_fields(train, i)
             poses = m.sample_poses(x, mask)
             idx = _subsets(mask, o.inner_steps + 1, points)
             xs, as_ = _gather(x, idx), _gather(a, idx)
@@ -220,7 +262,7 @@ class ENF2ENFSolver(Solver, name="enf2enf"):
         """Stage 2 (the fit's main stage, ``train.*``): supervised decoder training on the training
         samples' geometry ``contexts``, validated on ``val``."""
         m, device = self.model, trainer.device
-        points = min(self.options.decoder_points, train.min_nodes)
+        points = min(self.options.decoder_points or train.min_nodes, train.min_nodes)
 
         def step_loss(index: torch.Tensor) -> torch.Tensor:
             x, a, u, mask = (t[index].to(device) for t in (train.x, train.a, train.u, train.mask))
@@ -241,13 +283,15 @@ class ENF2ENFSolver(Solver, name="enf2enf"):
             yield slice(s, s + per)
 
     def encode(self, samples: MeshSamples) -> torch.Tensor:
-        """Geometry contexts ``(s, L, c)``: the inner loop on every node of every sample."""
-        m, device = self.model, self.device
+        """Geometry contexts ``(s, L, c)``: the inner loop on every node of every sample (zeros with
+        ``geometry_code: none``)."""
+        m = self.model
+        if self.options.geometry_code == "none":
+            return torch.zeros(len(samples), m.n_latents, m.inner_lr.shape[0])
         out = []
         with torch.enable_grad():
             for sl in self._chunks(samples):
-                x, a, mask = (t[sl].to(device) for t in (samples.x, samples.a, samples.mask))
-                x, a = m.coords(x), m.inputs(a)
+                x, a, mask = self.code_fields(samples, sl)
                 w = (mask / mask.sum(1, keepdim=True)).to(x.dtype)
                 out.append(m.autodecode(x[:, None], a[:, None], w[:, None], m.sample_poses(x, mask),
                                         self.options.inner_steps, create_graph=False).cpu())
@@ -284,6 +328,8 @@ class ENF2ENFSolver(Solver, name="enf2enf"):
         if missing:
             raise UserError(f"inputs lack {missing} (expected the geometry fields {self.setup['inputs']})")
         samples = MeshSamples(inputs, self.setup["inputs"], None)
+        if self.options.geometry_code == "node_coordinates":
+            self.check_corresponding(samples, "given")
         pred = self.predict(samples).numpy()
         counts = samples.mask.sum(1).tolist()
         meshes = [sample_mesh(inputs, i) for i in range(len(samples))]

@@ -86,11 +86,13 @@ class PresetTable(Generic[S]):
         return len(self._presets)
 
     def get(self, name: str) -> Preset[S]:
-        """The preset called ``name``; a `UserError` on field ``backend.preset`` listing the known ones."""
-        if name not in self._presets:
+        """The preset called ``name`` (or ``family-name``); a `UserError` on field ``backend.preset``
+        listing the known ones."""
+        full = name if name in self._presets else f"{self.family}-{name}"  # short names: "small"
+        if full not in self._presets:
             raise UserError(f"unknown preset '{name}' (expected one of: {', '.join(self._presets)})",
                             field="backend.preset")
-        return self._presets[name]
+        return self._presets[full]
 
     def fill(self, name: str, given: dict[str, Any]) -> dict[str, Any]:
         """``given`` (a backend section) with preset ``name``'s sizes where ``given`` has none."""

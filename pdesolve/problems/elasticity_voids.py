@@ -9,6 +9,11 @@ linear elasticity (P2, scikit-fem), ``E = 1``, ``nu = 0.3``; the bottom edge on 
 edge, sides and void free. Output: von Mises stress (in units of ``load``) projected onto the mesh
 nodes. Input: the signed distance to the void boundary (positive in the material).
 
+With ``mesh: deformed`` every sample's mesh is one reference mesh (a circular void of the mean
+radius at the cell's centre) with its nodes moved (`morph_hole`), as in the Geo-FNO elasticity
+data: every sample has the same nodes in the same order (corresponding nodes), which is what the
+node-coordinate geometry code of enf2enf needs; ``remeshed`` (default) meshes each geometry anew.
+
 Differences from the paper's data, on purpose: linear instead of incompressible hyper-elastic
 material, and rollers instead of a clamped bottom (no corner singularities, so the reference
 converges under mesh refinement; tested). Lengths are in cell sizes (units ``"1"``).
@@ -16,10 +21,15 @@ converges under mesh refinement; tested). Lengths are in cell sizes (units ``"1"
 
 from __future__ import annotations
 
+from functools import lru_cache
+from typing import Literal
+
 import numpy as np
 from pydantic import Field, model_validator
 
 from pdesolve.data.fields import FieldSpec
+from pdesolve.data.mesh import Mesh
+from pdesolve.errors import UserError
 from pdesolve.numerics.fem import plane_strain_elasticity
 from pdesolve.numerics.meshing import mesh_with_holes, random_star_coefficients, rectangle, star_polygon
 from pdesolve.numerics.random_fields import sample_seed
@@ -40,6 +50,9 @@ class ElasticityVoidsParams(ProblemParams):
     polygon_vertices: int = Field(64, ge=16, description="vertices of the void polygon")
     poisson_ratio: float = Field(0.3, gt=0, lt=0.5)
     load: float = Field(1.0, gt=0, description="tension on the top edge (stress units; E = 1)")
+    mesh: Literal["remeshed", "deformed"] = Field(
+        "remeshed", description="mesh each geometry anew, or move the nodes of one reference mesh "
+                                "(corresponding nodes, same count in every sample)")
 
     @model_validator(mode="after")
     def _fits(self):
@@ -50,6 +63,53 @@ class ElasticityVoidsParams(ProblemParams):
             raise ValueError("radius[1] + center_jitter + margin must be below 0.5 (the void must fit "
                              "inside the unit cell)")
         return self
+
+
+def _square_exit(center: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    """Distance from ``center`` (inside the unit square) along unit ``direction (n, 2)`` to the
+    square's boundary, ``(n,)``."""
+    with np.errstate(divide="ignore"):
+        t = np.where(direction > 0, (1 - center) / direction, np.where(direction < 0, -center / direction, np.inf))
+    return t.min(1)
+
+
+def morph_hole(mesh: Mesh, center: np.ndarray, radius: float, void: np.ndarray, void_center: np.ndarray) -> Mesh:
+    """Move the nodes of ``mesh`` (unit square minus the circle ``(center, radius)``) so that the
+    circle becomes the star-shaped polygon ``void`` (about ``void_center``) and the square stays.
+
+    A node at angle ``t`` and distance ``rho`` from ``center`` keeps its fraction
+    ``s = (rho - radius) / (R(t) - radius)`` of the way from the void to the square (``R(t)``: the
+    square's boundary along ``t``) and goes to ``(1 - s) v(t) + s b(t)``, ``v(t)`` the void's point
+    in direction ``t`` from ``void_center`` and ``b(t)`` the square's point; cells keep their nodes.
+    """
+    d = mesh.nodes - center
+    rho = np.linalg.norm(d, axis=1)
+    t = np.arctan2(d[:, 1], d[:, 0])
+    direction = np.stack([np.cos(t), np.sin(t)], axis=1)
+    outer = _square_exit(center, direction)
+    s = np.clip((rho - radius) / (outer - radius), 0.0, 1.0)
+    rel = void - void_center
+    angle = np.arctan2(rel[:, 1], rel[:, 0])
+    order = np.argsort(angle)
+    r_void = np.interp(t, angle[order], np.linalg.norm(rel, axis=1)[order], period=2 * np.pi)
+    v = void_center + r_void[:, None] * direction
+    b = center + outer[:, None] * direction
+    moved = mesh.with_nodes((1 - s)[:, None] * v + s[:, None] * b)
+    if (np.sign(moved.signed_volumes()) != np.sign(mesh.signed_volumes())).any():
+        raise UserError("the void is too far from the reference circle for the mesh to follow: a cell "
+                        "turned over (lower amplitude or center_jitter, or use mesh: remeshed)")
+    return moved
+
+
+@lru_cache(maxsize=4)
+def _reference_mesh(radius: float, vertices: int, h: float) -> tuple[Mesh, np.ndarray]:
+    """The reference mesh (circular void at the centre) and its void nodes' indices in order."""
+    t = np.linspace(0, 2 * np.pi, vertices, endpoint=False)
+    circle = 0.5 + radius * np.stack([np.cos(t), np.sin(t)], axis=1)
+    mesh = mesh_with_holes(rectangle(0, 0, 1, 1), [circle], h)
+    hole = np.flatnonzero(mesh.boundary == 2)
+    d = mesh.nodes[hole] - 0.5
+    return mesh, hole[np.argsort(np.arctan2(d[:, 1], d[:, 0]))]
 
 
 class ElasticityVoids(MeshMapProblem, name="elasticity_voids"):
@@ -68,6 +128,10 @@ class ElasticityVoids(MeshMapProblem, name="elasticity_voids"):
 
     def void(self, seed: int, index: int) -> np.ndarray:
         """The void polygon of sample ``index``, ``(polygon_vertices, 2)``."""
+        return self.void_and_center(seed, index)[0]
+
+    def void_and_center(self, seed: int, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """The void polygon of sample ``index`` and the centre it is star-shaped about."""
         p = self.params
         rng = np.random.default_rng(sample_seed(seed, index, "elasticity_voids"))
         r0, a, b = random_star_coefficients(rng, p.radius, p.modes, p.amplitude)
@@ -82,11 +146,15 @@ class ElasticityVoids(MeshMapProblem, name="elasticity_voids"):
         reach = np.abs(poly - center).max(0)
         room = np.minimum(center, 1 - center) - p.margin
         scale = min(1.0, float((room / reach).min()))
-        return center + (poly - center) * scale
+        return center + (poly - center) * scale, center
 
     def geometry(self, seed, index, h):
-        void = self.void(seed, index)
-        return Geometry(void, mesh_with_holes(rectangle(0, 0, 1, 1), [void], h))
+        void, center = self.void_and_center(seed, index)
+        if self.params.mesh == "remeshed":
+            return Geometry(void, mesh_with_holes(rectangle(0, 0, 1, 1), [void], h))
+        reference, hole = _reference_mesh(float(np.mean(self.params.radius)), self.params.polygon_vertices, h)
+        mesh = morph_hole(reference, np.array([0.5, 0.5]), float(np.mean(self.params.radius)), void, center)
+        return Geometry(mesh.nodes[hole], mesh)
 
     def solve(self, geometry):
         mesh = geometry.mesh

@@ -191,3 +191,83 @@ def test_rejects_grid_problems():
 
     with pytest.raises(UserError, match="mesh_map"):
         load_case(CASES / "elasticity_enf2enf.yaml", ["problem={name: darcy_2d}", "compare.baselines=[]"])
+
+
+# ------------------------------------------------------------- geometry codes and presets (issue 23)
+@pytest.fixture(scope="module")
+def deformed():
+    problem = ElasticityVoids({"mesh_size": 0.1, "mesh": "deformed"})
+    return problem, add_splits(problem.generate(14, seed=3), 10, 2, 2)
+
+
+def test_node_coordinate_code_reconstructs_the_nodes(deformed):
+    problem, data = deformed
+    torch.manual_seed(0)
+    s = get_backend("enf2enf", geometry_code="node_coordinates", query_inputs=False,
+                    **{**TINY, "encoder_epochs": 12, "encoder_points": 64, "decoder_points": None})
+    report = s.fit(problem, data, Trainer(TrainConfig(epochs=2, batch_size=4, lr=3e-3, loss="mse"), "cpu"))
+    assert s.setup["reference_nodes"] == int(data["node_count"][0])
+    enc = [h["train_loss"] for h in report.history if h.get("stage") == "encoder"]
+    assert enc[-1] < 0.25 * enc[0]  # the meta-learned inner loop fits the coordinate field (0.33 -> 0.035)
+    train = MeshSamples(select_split(data, "train"), ["sdf"], ["von_mises"])
+    # the reference is the training mean of the corresponding nodes; the code's target the nodes
+    np.testing.assert_allclose(s.model.reference.numpy(), train.x.mean(0).numpy(), atol=1e-6)
+    q, target, _ = s.code_fields(train, slice(0, 2))
+    torch.testing.assert_close(target, s.model.coords(train.x[:2]))
+    torch.testing.assert_close(q[0], q[1])
+    # contexts differ between geometries and the fitted field is closer to the sample's own nodes
+    c = s.encode(train)
+    assert (c[0] - c[1]).abs().max() > 1e-3
+    poses = s.model.sample_poses(q, train.mask[:2])
+    w = torch.full(q.shape[:2], 1.0 / q.shape[1])
+    own = s.model.reconstruction_error(q, target, w, poses, c[:2])
+    swapped = s.model.reconstruction_error(q, target, w, poses, c[[1, 0]])
+    assert (own < swapped).all()
+
+
+def test_node_coordinate_code_refuses_meshes_without_corresponding_nodes(problem, data):
+    from pdesolve.errors import UserError
+
+    s = get_backend("enf2enf", geometry_code="node_coordinates", **TINY)
+    with pytest.raises(UserError, match="corresponding nodes"):
+        s.fit(problem, data, Trainer(TrainConfig(epochs=1, batch_size=4, lr=3e-3), "cpu"))
+
+
+def test_zeroed_code_trains_only_the_decoder(problem, data):
+    torch.manual_seed(0)
+    s = get_backend("enf2enf", geometry_code="none", **TINY)
+    report = s.fit(problem, data, Trainer(TrainConfig(epochs=2, batch_size=4, lr=3e-3, loss="mse"), "cpu"))
+    assert not [h for h in report.history if h.get("stage") == "encoder"]
+    test = MeshSamples(select_split(data, "test"), ["sdf"], ["von_mises"])
+    assert torch.count_nonzero(s.encode(test)) == 0
+
+
+def test_presets_by_short_name_and_the_authors_learning_rate():
+    paper = get_backend("enf2enf", preset="paper").options
+    assert (paper.encoder_hidden, paper.decoder_hidden, paper.encoder_points, paper.decoder_points) == (128, 256,
+                                                                                                       None, None)
+    small = get_backend("enf2enf", preset="small").options
+    assert (small.encoder_hidden, small.decoder_hidden, small.decoder_points) == (32, 64, 256)
+    resolved = load_case(CASES / "elasticity_enf2enf_nodes.yaml", ["train.lr=null", "backend.preset=paper"])
+    assert resolved.case.train.lr == 1e-4
+    assert resolved.case.backend["decoder_hidden"] == 256 and resolved.case.backend["encoder_points"] is None
+
+
+@pytest.mark.slow
+def test_node_coordinate_case_through_the_cli(tmp_path):
+    from pdesolve.cli.app import app
+    from typer.testing import CliRunner
+
+    runner = CliRunner()
+    case = CASES / "elasticity_enf2enf_nodes.yaml"
+    tiny = ["data.n_train=8", "data.n_val=2", "data.n_test=2", "problem.mesh_size=0.1", "backend.encoder_epochs=1",
+            "train.epochs=1", "backend.encoder_hidden=8", "backend.decoder_hidden=8", "backend.fourier_features=4"]
+    run_dir = tmp_path / "run"
+    sets = [a for kv in tiny for a in ("--set", kv)]
+    tr = runner.invoke(app, ["train", str(case), "--run-dir", str(run_dir), "--device", "cpu", *sets])
+    assert tr.exit_code == 0, tr.output
+    ro = runner.invoke(app, ["rollout", str(run_dir), "--out", str(tmp_path / "r.nc")])
+    assert ro.exit_code == 0, ro.output
+    assert "von_mises_reference" in read_netcdf(tmp_path / "r.nc").data_vars
+    cmp = runner.invoke(app, ["compare", str(run_dir)])
+    assert cmp.exit_code == 0, cmp.output

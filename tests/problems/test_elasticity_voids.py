@@ -129,3 +129,24 @@ def test_bad_parameters_are_user_errors():
         ElasticityVoids({"radius": [0.3, 0.45]})
     with pytest.raises(UserError, match="integer"):
         ElasticityVoids().generate(2, 0, resolution=[10, 10])
+
+
+def test_deformed_meshes_have_corresponding_nodes():
+    from pdesolve.numerics.meshing import signed_distance
+
+    problem = ElasticityVoids({"mesh_size": 0.08, "mesh": "deformed"})
+    geos = [problem.geometry(5, i, 0.08) for i in range(6)]
+    ref = geos[0].mesh
+    for i, g in enumerate(geos):
+        m = g.mesh
+        np.testing.assert_array_equal(m.cells, ref.cells)
+        np.testing.assert_array_equal(m.boundary, ref.boundary)
+        assert (m.signed_volumes() > 0).all()  # no cell turned over
+        outer = m.boundary == 1
+        np.testing.assert_allclose(m.nodes[outer], ref.nodes[outer], atol=1e-12)  # the cell's edges stay put
+        void, _ = problem.void_and_center(5, i)
+        hole = m.nodes[m.boundary == 2]
+        assert np.abs(signed_distance(hole, [void])).max() < 5e-3  # hole nodes on the sample's void
+        assert (signed_distance(m.nodes[m.boundary == 0], [void]) > 0).all()  # the rest in the material
+    assert not np.allclose(geos[1].mesh.nodes, geos[2].mesh.nodes)
+    np.testing.assert_allclose(signed_distance(geos[0].polygon, [geos[0].polygon]), 0.0, atol=1e-12)
