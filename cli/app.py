@@ -102,6 +102,15 @@ def _rank() -> str:
     return f"rank {rank}: " if rank is not None else ""
 
 
+def _fail(kind: str, text: str) -> None:
+    """Print ``kind: text`` (``error`` or ``failed``) -- or, in a process of ``--nproc``, leave it to
+    the launcher, which prints the first failure's line only (`pdesolve.engines.distributed.launch`)."""
+    from pdesolve.engines.distributed import record_failure
+
+    if not record_failure(f"{kind}: {text}"):
+        err.print(f"[bold red]{kind}:[/] {escape(text)}", highlight=False, soft_wrap=True)
+
+
 def command(fn):
     """Register ``fn`` as a command whose errors become one line and an exit code."""
 
@@ -109,11 +118,13 @@ def command(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
         except UserError as e:
-            _error_line(e.line())
+            _fail("error", e.line())
             raise typer.Exit(2) from None
         except RunFailure as e:
-            err.print(f"[bold red]failed:[/] {_rank()}{escape(str(e))}", highlight=False, soft_wrap=True)
+            _fail("failed", f"{_rank()}{e}")
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             err.print("interrupted; the last checkpoint is kept (resume with `pdesolve train --resume RUN`)")
@@ -122,8 +133,7 @@ def command(fn):
             if os.environ.get("PDESOLVE_DEBUG"):
                 raise
             text = " ".join(str(e).split())
-            err.print(f"[bold red]failed:[/] {_rank()}{type(e).__name__}: {escape(text)} (PDESOLVE_DEBUG=1 shows the "
-                      "traceback)", highlight=False, soft_wrap=True)
+            _fail("failed", f"{_rank()}{type(e).__name__}: {text} (PDESOLVE_DEBUG=1 shows the traceback)")
             raise typer.Exit(1) from None
 
     return app.command()(wrapper)

@@ -9,10 +9,12 @@ everything here is the one-process identity: `World()` of size 1, no process gro
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
 import sys
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -20,6 +22,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+LAUNCHER_ENV = "PDESOLVE_NPROC_LAUNCH"  # set by `launch` for the processes it starts
 TIMEOUT_S = float(os.environ.get("PDESOLVE_DIST_TIMEOUT", "600"))  # a collective's longest wait
 
 
@@ -109,25 +112,49 @@ def all_sum(value: torch.Tensor, world: World) -> torch.Tensor:
     return value
 
 
+def record_failure(line: str) -> bool:
+    """In a process started by `launch`: leave this process's one error line for the launcher (in
+    torchrun's error file, timed to the nanosecond) and return True; elsewhere False."""
+    path = os.environ.get("TORCHELASTIC_ERROR_FILE")
+    if not (path and os.environ.get(LAUNCHER_ENV) and launched()):
+        return False
+    with open(path, "w") as fp:
+        json.dump({"message": line, "timestamp": int(time.time()), "time_ns": time.time_ns()}, fp)
+    return True
+
+
 def launch(nproc: int, args: list[str]) -> int:
     """Run ``python -m pdesolve ARGS`` in ``nproc`` processes on this machine through torchrun's
-    entry point (`torch.distributed.run`, standalone rendezvous) and return the job's exit code:
-    0, or the first failed rank's (its error line is its own; a rank killed by a signal gets one
-    here)."""
+    entry point (`torch.distributed.run`, standalone rendezvous) and return the job's exit code.
+
+    On a failure torchrun stops every process; this prints one line -- a rank killed by a signal
+    (not torchrun's own SIGTERM), else the first error line a rank recorded (`record_failure`; the
+    errors of the ranks that lost their peer come later) -- and returns that rank's exit code.
+    """
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import get_args_parser, run
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # what torchrun would set, without its warning
+    os.environ[LAUNCHER_ENV] = "1"
     logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
     parsed = get_args_parser().parse_args(["--standalone", "--nproc-per-node", str(nproc),
                                            "--monitor-interval", "0.2", "-m", "pdesolve", *args])
     try:
         run(parsed)
     except ChildFailedError as failed:
-        rank, failure = min(failed.failures.items())
-        if failure.exitcode < 0:
-            name = signal.Signals(-failure.exitcode).name
-            print(f"failed: rank {rank} was killed by {name}; the job stopped", file=sys.stderr, flush=True)
-            return 1
-        return failure.exitcode
+        failures = sorted(failed.failures.items())
+        killed = [(r, f) for r, f in failures if f.exitcode < 0 and -f.exitcode != signal.SIGTERM]
+        recorded = sorted((f.error_file_data["time_ns"], r, f) for r, f in failures
+                          if f.exitcode > 0 and "time_ns" in f.error_file_data)
+        if killed:
+            rank, failure = killed[0]
+            line = f"failed: rank {rank} was killed by {signal.Signals(-failure.exitcode).name}; the job stopped"
+        elif recorded:
+            _, rank, failure = recorded[0]
+            line = failure.message
+        else:
+            rank, failure = failures[0]
+            line = f"failed: rank {rank} ended with exit code {failure.exitcode}; the job stopped"
+        print(line, file=sys.stderr, flush=True)
+        return failure.exitcode if failure.exitcode > 0 else 1
     return 0
