@@ -30,15 +30,15 @@ NAME = "distributed"
 
 
 def case(work: Path, smoke: bool, device: str) -> dict:
-    n_train = 16 if smoke else 128
+    n_train = 16 if smoke else 256
     return {
         "name": "burgers_1d_dp",
         "problem": {"name": "burgers_1d", "resolution": 128 if smoke else 1024, "t_end": 1.0, "n_snapshots": 2},
         "data": {"n_train": n_train, "n_val": 4, "n_test": 4, "resolution": 32 if smoke else 256, "seed": 0,
                  "cache_dir": str(work / "data")},
-        "backend": {"name": "fno", "window": 1, "modes": 4 if smoke else 16, "width": 8 if smoke else 32,
-                    "layers": 2 if smoke else 4, "projection_channels": 16 if smoke else 64},
-        "train": {"epochs": 1 if smoke else 3, "batch_size": 8 if smoke else 16, "lr": 1e-3, "seed": 0,
+        "backend": {"name": "fno", "window": 1, "modes": 4 if smoke else 16, "width": 8 if smoke else 64,
+                    "layers": 2 if smoke else 4, "projection_channels": 16 if smoke else 128},
+        "train": {"epochs": 1 if smoke else 3, "batch_size": 8 if smoke else 32, "lr": 1e-3, "seed": 0,
                   "threads": 1, "device": device},
         "output": {"runs_dir": str(work / "runs"), "figures": False},
     }

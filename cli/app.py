@@ -214,7 +214,8 @@ def train(
     if nproc > 1:
         return _launch(nproc, ["train", *([case] if case else []), *(["--run-dir", str(run_dir)] if run_dir else []),
                                "--device", device, *(["--resume", str(resume)] if resume else []),
-                               *[a for s in set_ or [] for a in ("--set", s)], "--rollout" if rollout else "--no-rollout"])
+                               *[a for s in set_ or [] for a in ("--set", s)],
+                               "--rollout" if rollout else "--no-rollout"])
     s = train_case(resolved, run_dir=run_dir, device=None if device == "auto" else device,
                    resume=resume, overrides=set_ if resume is not None else None, rollout=rollout)
     if s is None:  # a rank other than 0 of a torchrun launch: rank 0 reports

@@ -26,7 +26,7 @@ sys.path.insert(0, str(BENCHMARKS))  # the scripts import their siblings (harnes
 HELPERS = {"harness", "les_report"}  # modules the scripts share, not scripts
 SCRIPTS = sorted(p.stem for p in BENCHMARKS.glob("*.py") if p.stem not in HELPERS)
 # smoke runs of more than ~3 s in the test process on the shared 2-core machine (3.5-7 s; pytest --durations=0)
-SLOW = {"dcdm", "enf2enf", "hit_les", "ifactformer"}
+SLOW = {"dcdm", "distributed", "enf2enf", "hit_les", "ifactformer"}
 # arguments a smoke run needs besides --smoke --out
 EXTRA = {"gpu_check": ["--device", "cpu"]}
 

@@ -158,7 +158,9 @@ class Problem(Registered):
         """Rank ``rank``'s part of `generate` over ``world`` processes, sent to rank 0 (picklable);
         `assemble` puts the parts together. By default rank 0 generates everything (problems whose
         samples are solved independently share them out)."""
-        return self.generate(n, seed, resolution=resolution, device=device, batch_size=batch_size) if rank == 0 else None
+        if rank != 0:
+            return None
+        return self.generate(n, seed, resolution=resolution, device=device, batch_size=batch_size)
 
     def assemble(self, n: int, seed: int, parts: list, *, resolution=None) -> xr.Dataset:
         """The dataset of `generate` from every rank's `generate_part`, in rank order."""
