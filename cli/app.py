@@ -70,6 +70,20 @@ app = typer.Typer(
 SetOption = Annotated[list[str] | None, typer.Option(
     "--set", metavar="PATH=VALUE", help="Override a case field by its dotted path, e.g. train.epochs=2 (repeatable).")]
 DeviceOption = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
+NprocOption = Annotated[int, typer.Option(
+    "--nproc", min=1, help="Processes on this machine (data parallel, through torchrun's entry point; "
+                           "see docs/distributed.md).")]
+
+
+def _launch(nproc: int, args: list[str]) -> None:
+    """Run this command in ``nproc`` torchrun processes; their exit code is this one's."""
+    from pdesolve.engines.distributed import launch, launched
+
+    if launched():
+        raise UserError("--nproc inside a torchrun launch: give the processes to torchrun only", source="--nproc")
+    code = launch(nproc, args)
+    if code:
+        raise typer.Exit(code)
 
 
 def _device(name: str):
@@ -82,6 +96,21 @@ def _device(name: str):
         raise e.located("--device") from None
 
 
+def _rank() -> str:
+    """``rank R: `` in a process of a torchrun launch (its failures say which process failed)."""
+    rank = os.environ.get("RANK") if int(os.environ.get("WORLD_SIZE", "1")) > 1 else None
+    return f"rank {rank}: " if rank is not None else ""
+
+
+def _fail(kind: str, text: str) -> None:
+    """Print ``kind: text`` (``error`` or ``failed``) -- or, in a process of ``--nproc``, leave it to
+    the launcher, which prints the first failure's line only (`pdesolve.engines.distributed.launch`)."""
+    from pdesolve.engines.distributed import record_failure
+
+    if not record_failure(f"{kind}: {text}"):
+        err.print(f"[bold red]{kind}:[/] {escape(text)}", highlight=False, soft_wrap=True)
+
+
 def command(fn):
     """Register ``fn`` as a command whose errors become one line and an exit code."""
 
@@ -89,11 +118,13 @@ def command(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
         except UserError as e:
-            _error_line(e.line())
+            _fail("error", e.line())
             raise typer.Exit(2) from None
         except RunFailure as e:
-            err.print(f"[bold red]failed:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
+            _fail("failed", f"{_rank()}{e}")
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             err.print("interrupted; the last checkpoint is kept (resume with `pdesolve train --resume RUN`)")
@@ -102,8 +133,7 @@ def command(fn):
             if os.environ.get("PDESOLVE_DEBUG"):
                 raise
             text = " ".join(str(e).split())
-            err.print(f"[bold red]failed:[/] {type(e).__name__}: {escape(text)} (PDESOLVE_DEBUG=1 shows the "
-                      "traceback)", highlight=False, soft_wrap=True)
+            _fail("failed", f"{_rank()}{type(e).__name__}: {text} (PDESOLVE_DEBUG=1 shows the traceback)")
             raise typer.Exit(1) from None
 
     return app.command()(wrapper)
@@ -139,13 +169,21 @@ def generate(
     out_file: Annotated[Path | None, typer.Option("--out", help="Write the data here instead of the cache.")] = None,
     set_: SetOption = None,
     force: Annotated[bool, typer.Option(help="Regenerate even if a cached file matches.")] = False,
+    nproc: NprocOption = 1,
 ):
     """Generate the reference data of a case (cached by content hash) and print its path."""
     from pdesolve.config import load_case
+    from pdesolve.engines import distributed
     from pdesolve.engines.data import load_or_generate
 
+    if nproc > 1:
+        return _launch(nproc, ["generate", case, *(["--out", str(out_file)] if out_file else []),
+                               *[a for s in set_ or [] for a in ("--set", s)], *(["--force"] if force else [])])
     resolved = load_case(case, set_)
+    world = distributed.init(_device(resolved.case.data.device))
     data = load_or_generate(resolved, out=out_file, force=force)
+    if not world.main:
+        return
     ds, path = data.dataset, data.path
     _summary(f"data for {resolved.name}", [
         ("file", path), ("status", data.status),
@@ -164,6 +202,7 @@ def train(
     resume: Annotated[Path | None, typer.Option(help="Continue this run from its last checkpoint.")] = None,
     set_: SetOption = None,
     rollout: Annotated[bool, typer.Option(help="Roll out on the test set after training.")] = True,
+    nproc: NprocOption = 1,
 ):
     """Train a backend on a case: generate data, fit, test, roll out, summarise."""
     from pdesolve.config import load_case
@@ -172,8 +211,15 @@ def train(
     if resume is not None and case is not None:
         raise UserError("give either a case or --resume RUN, not both", source="--resume")
     resolved = None if resume is not None else load_case(case or "quickstart", set_)
+    if nproc > 1:
+        return _launch(nproc, ["train", *([case] if case else []), *(["--run-dir", str(run_dir)] if run_dir else []),
+                               "--device", device, *(["--resume", str(resume)] if resume else []),
+                               *[a for s in set_ or [] for a in ("--set", s)],
+                               "--rollout" if rollout else "--no-rollout"])
     s = train_case(resolved, run_dir=run_dir, device=None if device == "auto" else device,
                    resume=resume, overrides=set_ if resume is not None else None, rollout=rollout)
+    if s is None:  # a rank other than 0 of a torchrun launch: rank 0 reports
+        return
     rows = [("run directory", s.run_dir), ("data", s.data_path), ("data status", s.data_status),
             ("epochs", s.fit.epochs), ("train time [s]", s.fit.seconds),
             *[(k.replace("rel_l2", "rel. L2").replace("_", " "), v) for k, v in s.test.items()]]

@@ -26,7 +26,8 @@ sys.path.insert(0, str(BENCHMARKS))  # the scripts import their siblings (harnes
 HELPERS = {"harness", "les_report"}  # modules the scripts share, not scripts
 SCRIPTS = sorted(p.stem for p in BENCHMARKS.glob("*.py") if p.stem not in HELPERS)
 # smoke runs of more than ~3 s in the test process on the shared 2-core machine (3.5-7 s; pytest --durations=0)
-SLOW = {"channel", "dcdm", "enf2enf", "enf2enf_schedule", "enf2enf_zero_code", "hit_les", "ifactformer", "um2n_gpu"}
+SLOW = {"channel", "dcdm", "distributed", "enf2enf", "enf2enf_schedule", "enf2enf_zero_code", "hit_les", "ifactformer",
+        "um2n_gpu"}
 # arguments a smoke run needs besides --smoke --out
 EXTRA = {"gpu_check": ["--device", "cpu"]}
 

@@ -136,6 +136,10 @@ class Stage:
         log: append one metrics record per epoch.
         on_end: called with the last epoch's record when the stage completes (before its
             checkpoint); returns further metrics records to append.
+        sharded: with ``batches`` and ``size``: they yield this rank's share (`Trainer.shard`,
+            `pdesolve.data.streaming.shard_batch`) of global batches of ``batch_size`` cut from
+            ``size`` items -- what data-parallel training needs of a ``batches`` stage (``items``
+            stages are sharded by the trainer).
     """
 
     module: nn.Module
@@ -159,6 +163,7 @@ class Stage:
     checkpoint: bool = True
     log: bool = True
     on_end: Callable[[dict], list[dict]] | None = None
+    sharded: bool = False
 
     def __post_init__(self):
         if (self.items is None) == (self.batches is None):
@@ -175,6 +180,10 @@ class Trainer(Protocol):
     lr: float | None     # train.lr (None: the backend's `Solver.default_lr`)
     resume: dict | None  # the checkpoint to continue from (``checkpoint.pt`` contents) or None
     workers: int         # DataLoader processes reading training batches ahead (``train.workers``)
+    shard: tuple[int, int]  # (rank, world size) of data-parallel training; (0, 1) in one process
+
+    def gather(self, values: torch.Tensor) -> list[torch.Tensor]:
+        """Every rank's ``values`` (on the CPU), in rank order (``[values]`` in one process)."""
 
     def loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """The case's training loss."""

@@ -19,7 +19,6 @@ the reference explained in docs/backends/dcdm.md.
 
 from __future__ import annotations
 
-import math
 from typing import Any, ClassVar
 
 import numpy as np
@@ -28,7 +27,7 @@ import xarray as xr
 from pydantic import Field
 from torch import nn
 
-from pdesolve.backends.base import FitReport, PresetOptions, Solver, Trainer
+from pdesolve.backends.base import FitReport, PresetOptions, Solver, Stage, Trainer
 from pdesolve.data.samples import select_split
 from pdesolve.data.tensors import to_tensor
 from pdesolve.errors import UserError
@@ -110,10 +109,6 @@ class DCDMSolver(Solver, name="dcdm"):
         def step_loss(index: torch.Tensor) -> torch.Tensor:
             return train.loss(self.network, index)
 
-        def batches(generator: torch.Generator):
-            order = torch.randperm(len(train), generator=generator)
-            return (order[i:i + trainer.batch_size] for i in range(0, len(train), trainer.batch_size))
-
         @torch.no_grad()
         def validate() -> float:
             self.network.eval()
@@ -123,8 +118,8 @@ class DCDMSolver(Solver, name="dcdm"):
             self.network.train()
             return total / len(val)
 
-        return trainer.fit(self, self.network, step_loss, batches, validate if val is not None else None,
-                           n_batches=math.ceil(len(train) / trainer.batch_size), items=len(train))
+        return trainer.fit_stages(self, [Stage(module=self.network, step_loss=step_loss, items=len(train),
+                                               validate=validate if val is not None else None)])
 
     # ---------------------------------------------------------------------------- solve
     def prepare(self, system: GridSystem) -> Operator:

@@ -26,7 +26,7 @@ import xarray as xr
 from pydantic import Field
 from torch import nn
 
-from pdesolve.backends.base import BackendOptions, FitReport, Solver, Trainer
+from pdesolve.backends.base import BackendOptions, FitReport, Solver, Stage, Trainer
 from pdesolve.data.grid import Grid
 from pdesolve.data.samples import select_split
 from pdesolve.data.streaming import FieldPairs, PairLoader, RunningMoments, scan
@@ -181,13 +181,20 @@ class OperatorSolver(Solver):
             pred = autoregressive(self.model, x, y.shape[1], grad_steps=1 if last_only else None)
             return trainer.loss(pred[:, -1], y[:, -1]) if last_only else trainer.loss(pred, y)
 
-        def validate() -> float:
-            return float(self.evaluate(val, trainer.batch_size).mean())
+        rank, world = trainer.shard
+
+        def validate() -> float:  # each rank its pairs rank::world; the errors put back in order
+            parts = trainer.gather(self.evaluate(val.shard(rank, world), trainer.batch_size))
+            errors = torch.empty(len(val))
+            for r, part in enumerate(parts):
+                errors[r::world] = part
+            return float(errors.mean())
 
         loader = PairLoader(train, trainer.batch_size, workers=trainer.workers,
-                            pin_memory=torch.device(device).type == "cuda")
-        return trainer.fit(self, self.model, step_loss, loader, validate if val is not None else None,
-                           n_batches=len(loader), items=len(train))
+                            pin_memory=torch.device(device).type == "cuda", shard=trainer.shard)
+        return trainer.fit_stages(self, [Stage(module=self.model, step_loss=step_loss, batches=loader,
+                                               validate=validate if val is not None else None,
+                                               n_batches=len(loader), size=len(train), sharded=True)])
 
     @torch.no_grad()
     def fit_normalizers(self, pairs: FieldPairs) -> None:
@@ -216,7 +223,7 @@ class OperatorSolver(Solver):
         for x, y in PairLoader(pairs, batch_size)():
             pred = self.predict(x, batch_size)
             errors.append(relative_l2(pred, y[:, 0]))
-        return torch.cat(errors)
+        return torch.cat(errors) if errors else torch.zeros(0)
 
     def score(self, problem, data: xr.Dataset) -> dict[str, float]:
         """``test_rel_l2``: mean one-step relative L2 error over all pairs of ``data``."""

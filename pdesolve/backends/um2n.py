@@ -17,7 +17,6 @@ Samples whose Monge--Ampere target did not converge or is tangled are left out o
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ import xarray as xr
 from pydantic import Field, model_validator
 from torch import nn
 
-from pdesolve.backends.base import FitReport, PresetOptions, Solver, Trainer
+from pdesolve.backends.base import FitReport, PresetOptions, Solver, Stage, Trainer
 from pdesolve.data.fields import FieldSpec
 from pdesolve.data.mesh import Mesh
 from pdesolve.data.mesh_samples import padded_dataset, sample_mesh, sample_values
@@ -250,10 +249,6 @@ class UM2NSolver(Solver, name="um2n"):
             g, target = collate([train[i] for i in index.tolist()], device)
             return self.loss(model(g), target, g)
 
-        def batches(generator: torch.Generator):
-            order = torch.randperm(len(train), generator=generator)
-            return (order[s : s + trainer.batch_size] for s in range(0, len(train), trainer.batch_size))
-
         @torch.no_grad()
         def validate() -> float:
             model.eval()
@@ -265,15 +260,8 @@ class UM2NSolver(Solver, name="um2n"):
             return total / len(val)
 
         self.setup["train_samples"] = int(usable.sum())
-        return trainer.fit(
-            self,
-            model,
-            step_loss,
-            batches,
-            validate if val else None,
-            n_batches=math.ceil(len(train) / trainer.batch_size),
-            items=len(train),
-        )
+        return trainer.fit_stages(self, [Stage(module=model, step_loss=step_loss, items=len(train),
+                                               validate=validate if val else None)])
 
     # ---------------------------------------------------------------------------- predict
     @torch.no_grad()

@@ -18,6 +18,7 @@ count of non-finite values, reading a bounded block of frames at a time.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -84,6 +85,12 @@ class FieldPairs(Dataset):
     def __len__(self) -> int:
         return int(self.index.shape[0])
 
+    def shard(self, rank: int, world: int) -> FieldPairs:
+        """The pairs ``rank::world`` of these (a view sharing the data), e.g. one rank's validation pairs."""
+        part = copy.copy(self)
+        part.index = self.index[rank::world]
+        return part
+
     @property
     def n_samples(self) -> int:
         return int(self.data.sizes["sample"])
@@ -125,18 +132,34 @@ class FieldPairs(Dataset):
 
 
 # ----------------------------------------------------------------------------- batching
+def shard_batch(index: torch.Tensor, rank: int, world: int) -> torch.Tensor:
+    """Rank ``rank``'s share ``index[rank::world]`` of a global batch; a rank the batch leaves
+    without items gets its first one (`share_weight` 0), so every rank takes every step."""
+    share = index[rank::world]
+    return share if len(share) else index[:1]
+
+
+def share_weight(size: int, rank: int, world: int) -> float:
+    """The factor on rank ``rank``'s mean loss over its share of a global batch of ``size`` items
+    such that the average over ranks (DDP's) is the mean over the global batch: items x world / size."""
+    return len(range(rank, size, world)) * world / size
+
+
 class EpochBatches(Sampler):
     """Index batches: a permutation from the epoch's generator (in order without one), cut into
-    ``batch_size`` chunks -- the order of `pdesolve.data.samples.batches`."""
+    ``batch_size`` chunks -- the order of `pdesolve.data.samples.batches`; with ``world > 1``, rank
+    ``rank``'s `shard_batch` of each."""
 
-    def __init__(self, n: int, batch_size: int):
+    def __init__(self, n: int, batch_size: int, rank: int = 0, world: int = 1):
         self.n, self.batch_size = int(n), int(batch_size)
+        self.rank, self.world = int(rank), int(world)
         self.generator: torch.Generator | None = None
 
     def __iter__(self) -> Iterator[torch.Tensor]:
         order = torch.randperm(self.n, generator=self.generator) if self.generator is not None else torch.arange(self.n)
         for start in range(0, self.n, self.batch_size):
-            yield order[start:start + self.batch_size]
+            batch = order[start:start + self.batch_size]
+            yield batch if self.world == 1 else shard_batch(batch, self.rank, self.world)
 
     def __len__(self) -> int:
         return -(-self.n // self.batch_size)
@@ -155,10 +178,13 @@ class PairLoader:
         batch_size: pairs per batch.
         workers: DataLoader worker processes reading ahead (0: read in this process).
         pin_memory: page-locked batches for fast copies to a CUDA device.
+        shard: ``(rank, world)``: each global batch of ``batch_size`` pairs yields this rank's share
+            (`shard_batch`), for data-parallel training.
     """
 
-    def __init__(self, pairs: FieldPairs, batch_size: int, *, workers: int = 0, pin_memory: bool = False):
-        self.sampler = EpochBatches(len(pairs), batch_size)
+    def __init__(self, pairs: FieldPairs, batch_size: int, *, workers: int = 0, pin_memory: bool = False,
+                 shard: tuple[int, int] = (0, 1)):
+        self.sampler = EpochBatches(len(pairs), batch_size, *shard)
         self.loader = DataLoader(pairs, batch_sampler=self.sampler, collate_fn=_as_batch, num_workers=int(workers),
                                  pin_memory=pin_memory, persistent_workers=workers > 0)
 

@@ -20,6 +20,7 @@ from pdesolve.config import ResolvedCase
 from pdesolve.data.destinations import check_file_destination, check_folder_destination
 from pdesolve.data.netcdf import read_netcdf, write_netcdf
 from pdesolve.data.samples import add_splits
+from pdesolve.engines import distributed
 from pdesolve.engines.device import resolve_device
 from pdesolve.errors import UserError
 from pdesolve.limits import check_memory
@@ -136,7 +137,9 @@ def load_or_generate(resolved: ResolvedCase, *, out: str | Path | None = None, f
     Reads the file (``out``, or the cache's `cached_path`) when its ``content_hash`` matches the
     recipe and it reads whole, otherwise runs the reference solver and writes the file atomically;
     the result says why (`GenerationReason`). Before generating, the destination is checked and
-    the data's size estimated against the machine's memory (`pdesolve.limits`).
+    the data's size estimated against the machine's memory (`pdesolve.limits`). Under torchrun,
+    rank 0 decides whether to generate, every rank solves its part (`Problem.generate_part`), rank
+    0 assembles and writes the one file -- the same as one process's -- and every rank reads it.
 
     Raises:
         UserError: the destination cannot be written, or the data cannot fit in memory.
@@ -153,12 +156,19 @@ def load_or_generate(resolved: ResolvedCase, *, out: str | Path | None = None, f
     recipe = recipe_of(resolved)
     digest = problem.recipe_hash(recipe)
     path = Path(out) if out else cached_path(resolved)
-    reason = generation_reason(recipe, digest, path, problem.name, force)
-    if reason is None:
+    world = distributed.current()
+    reason = distributed.broadcast(generation_reason(recipe, digest, path, problem.name, force)
+                                   if world.main else None, world)
+    if reason is None and world.main:
         try:
-            return CaseData(readable(read_netcdf(path, lazy=True)), path, None)
+            readable(read_netcdf(path, lazy=True))
         except UserError as err:  # the header matched, the data is damaged (a truncated copy)
             reason = GenerationReason("damaged", f"{path.name} is damaged ({err.message}): regenerating")
+        reason = distributed.broadcast(reason, world)
+    elif reason is None:
+        reason = distributed.broadcast(None, world)  # rank 0's verdict on reading the file whole
+    if reason is None:
+        return CaseData(read_netcdf(path, lazy=True), path, None)
     if out:
         check_file_destination(path, source="--out")
     else:
@@ -168,7 +178,12 @@ def load_or_generate(resolved: ResolvedCase, *, out: str | Path | None = None, f
         device = resolve_device(d.device)
     except UserError as err:
         raise err.located(resolved.source, "data.device") from None
-    ds = problem.generate(recipe["n"], d.seed, resolution=d.resolution, device=device,
-                                   batch_size=d.batch_size)
-    write_netcdf(add_splits(ds, d.n_train, d.n_val, d.n_test), path)
+    device = world.device(device)
+    part = problem.generate_part(recipe["n"], d.seed, world.rank, world.size, resolution=d.resolution,
+                                 device=device, batch_size=d.batch_size)
+    parts = distributed.gather(part, world)
+    if world.main:
+        ds = problem.assemble(recipe["n"], d.seed, parts, resolution=d.resolution)
+        write_netcdf(add_splits(ds, d.n_train, d.n_val, d.n_test), path)
+    distributed.barrier(world)
     return CaseData(read_netcdf(path, lazy=True), path, reason)  # the generated data read as any file

@@ -6,6 +6,13 @@ CUDA, gradient clipping, per-epoch validation, best/last checkpoints written ato
 (model, optimiser, scheduler, RNG, epoch), early stopping, a stop on non-finite loss that keeps
 the last good state, metrics.jsonl and a progress bar. Shuffling uses a generator seeded by
 (seed, epoch), so a resumed run reaches the same weights as an uninterrupted one on the CPU.
+
+Launched by torchrun (`pdesolve.engines.distributed`, docs/distributed.md) the same fit is data
+parallel: every global batch of ``train.batch_size`` items of that permutation is shared out
+over the ranks (`shard_batch`), the stage's step runs under DistributedDataParallel (gradients
+averaged, each rank's loss weighted by its share so the average is the global batch mean), the
+loss is summed over ranks before each step (a NaN on any rank stops every rank), and only rank 0
+writes the run directory.
 """
 
 from __future__ import annotations
@@ -23,12 +30,14 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from pdesolve.backends.base import DEFAULT_LR, FitReport, Solver, Stage
 from pdesolve.config import ResolvedCase, TrainConfig
 from pdesolve.data.destinations import check_folder_destination
 from pdesolve.data.samples import select_split
-from pdesolve.engines import figures
+from pdesolve.data.streaming import shard_batch, share_weight
+from pdesolve.engines import distributed, figures
 from pdesolve.engines.data import load_or_generate
 from pdesolve.engines.device import describe, resolve_device, seed_everything
 from pdesolve.engines.metric_sinks import metric_sinks
@@ -71,7 +80,10 @@ def _rng_state() -> dict[str, torch.Tensor]:
     return state
 
 
-def _set_rng_state(state: dict[str, torch.Tensor]) -> None:
+def _set_rng_state(state: dict, world: distributed.World) -> None:
+    """A checkpoint's RNG state; each rank its own when written by as many ranks."""
+    ranks = state.get("ranks")
+    state = ranks[world.rank] if ranks is not None and len(ranks) == world.size else state
     torch.set_rng_state(state["cpu"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state(state["cuda"])
@@ -98,11 +110,15 @@ class Trainer:
         device: where to train.
         run: the run directory for checkpoints and metrics (``None``: keep everything in memory).
         resume: a checkpoint dict (``checkpoint.pt``) to continue from.
+        world: the data-parallel processes (default: the joined process group, else one process);
+            ranks other than 0 get ``run=None``.
     """
 
     def __init__(self, cfg: TrainConfig, device: torch.device | str = "cpu", run: RunDir | None = None,
-                 resume: dict | None = None):
+                 resume: dict | None = None, world: distributed.World | None = None):
         self.cfg = cfg
+        self.world = world or distributed.current()
+        self.shard = (self.world.rank, self.world.size)
         self.device = torch.device(device)
         self.run = run
         self.resume = resume
@@ -117,6 +133,9 @@ class Trainer:
 
     def loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return self._loss(pred.float(), target.float())
+
+    def gather(self, values: torch.Tensor) -> list[torch.Tensor]:
+        return distributed.all_gather(values.detach().cpu(), self.world)
 
     def _log(self, message: str) -> None:
         if self.run is not None:
@@ -151,6 +170,8 @@ class Trainer:
             report.best_val = state.best
             report.best_epoch = int(resume["best_epoch"])
             self._log(f"resumed after epoch {resume['epoch']} of stage {resume.get('stage') or 'train'}")
+        elif self.world.size > 1:  # each rank its own random draws (a resume restores each rank's)
+            torch.manual_seed((self.cfg.seed + 1_000_003 * self.world.rank) % 2**63)
         t_start = time.perf_counter()
         with make_progress() as bar:
             task = bar.add_task("train", total=None, status="")
@@ -215,12 +236,14 @@ class Trainer:
             scheduler.load_state_dict(point["scheduler"])
             if stage.plateau is None:
                 extend_schedule(cfg.model_copy(update={"epochs": epochs}), scheduler, optimizer)
-            _set_rng_state(point["rng"])
+            _set_rng_state(point["rng"], self.world)
             start = int(point["epoch"]) + 1
         label = stage.name or "train"
         batch_size = self._clamped_batch_size(stage, report)
         n_batches = stage.n_batches or (math.ceil(stage.items / batch_size) if stage.items else None)
         bar.reset(task, total=(epochs - start) * (n_batches or 1), description=label)
+        step = self._parallel_step(solver, stage)
+        world = self.world
         last_good = copy.deepcopy(stage.module.state_dict())
         stale = 0
         for epoch in range(start, epochs):
@@ -228,11 +251,17 @@ class Trainer:
             stage.module.train()
             generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
             total, count, terms, finite = 0.0, 0, {}, True
-            for batch in _batches(stage, batch_size, generator):
+            for k, batch in enumerate(_batches(stage, batch_size, generator, world)):
                 with autocast():
-                    out = stage.step_loss(batch)
+                    out = step(batch)
                 loss = sum(out.values()) if isinstance(out, dict) else out
-                if not torch.isfinite(loss):
+                if world.size > 1:  # this rank's share of the global batch mean; the mean itself, summed
+                    items = stage.items if stage.items is not None else stage.size
+                    loss = loss * share_weight(min(batch_size, items - k * batch_size), world.rank, world.size)
+                    mean = distributed.all_sum(loss.detach().float(), world) / world.size
+                else:
+                    mean = loss
+                if not torch.isfinite(mean):  # on any rank: every rank stops here
                     finite = False
                     break
                 optimizer.zero_grad(set_to_none=True)
@@ -240,7 +269,7 @@ class Trainer:
                 if grad_clip is not None:
                     nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], grad_clip)
                 optimizer.step()
-                total, count = total + float(loss.detach()), count + 1
+                total, count = total + float(mean.detach()), count + 1
                 if isinstance(out, dict):
                     terms = {k: float(v.detach()) for k, v in out.items()}
                 if n_batches:
@@ -285,6 +314,9 @@ class Trainer:
             if epoch == epochs - 1 and stage.on_end is not None:
                 records += stage.on_end(record)
             report.history += records
+            if self.run is None and world.size > 1 and (stage.checkpoint or improved):
+                self._checkpoint(solver, optimizer, scheduler, epoch, state.best, report.best_epoch, improved,
+                                 stage.name, state.completed)  # rank 0 writes; every rank gives its RNG state
             if self.run is not None:
                 for r in records:
                     self.run.append_metrics(r)
@@ -302,14 +334,38 @@ class Trainer:
                 self._log(f"early stop after {cfg.patience} epochs without improvement")
                 return
 
+    def _parallel_step(self, solver: Solver, stage: Stage) -> Callable[[Any], Any]:
+        """The stage's ``step_loss``, under DistributedDataParallel when there are several ranks
+        (which start from rank 0's weights and average gradients in backward)."""
+        if self.world.size == 1:
+            return stage.step_loss
+        where = f"backend '{solver.name}'" + (f", stage '{stage.name}'" if stage.name else "")
+        if stage.plateau is not None:
+            raise UserError(f"{where} optimises per iteration on samples it draws itself, which is not data "
+                            "parallel: run it in one process (docs/distributed.md)")
+        if stage.items is None and not stage.sharded:
+            raise UserError(f"{where} draws its own training batches, which are not sharded over processes: "
+                            "run it in one process (docs/distributed.md)")
+        if (stage.batch_size or self.batch_size) < self.world.size:
+            raise UserError(f"the batch size {stage.batch_size or self.batch_size} is smaller than the "
+                            f"{self.world.size} processes (the batch is global: each process takes its share)",
+                            field="train.batch_size")
+        return DistributedDataParallel(_StepLoss(stage), device_ids=None,
+                                       find_unused_parameters=stage.param_groups is not None)
+
     def _checkpoint(self, solver, optimizer, scheduler, epoch, best, best_epoch, improved, stage=None,
                     completed=()) -> None:
+        rng = _rng_state()
+        if self.world.size > 1:
+            rng = {**rng, "ranks": distributed.all_gather(rng, self.world)}
+        if self.run is None:
+            return
         solver_state = solver.state_dict()
         self.run.save_checkpoint({
             "solver": solver_state,
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
-            "rng": _rng_state(),
+            "rng": rng,
             "epoch": epoch,
             "best_val": best,
             "best_epoch": best_epoch,
@@ -322,9 +378,21 @@ class Trainer:
             self.run.save_checkpoint({"solver": solver_state}, self.run.best_file)
 
 
-def _batches(stage: Stage, batch_size: int, generator: torch.Generator) -> Iterable[Any]:
+class _StepLoss(nn.Module):
+    """A stage's ``step_loss`` as a module's forward over the stage's module, for DDP."""
+
+    def __init__(self, stage: Stage):
+        super().__init__()
+        self.module, self.step_loss = stage.module, stage.step_loss
+
+    def forward(self, batch):
+        return self.step_loss(batch)
+
+
+def _batches(stage: Stage, batch_size: int, generator: torch.Generator, world: distributed.World) -> Iterable[Any]:
     if stage.items is not None:
-        return _shuffled_batches(stage.items, batch_size, generator)
+        batches = _shuffled_batches(stage.items, batch_size, generator)
+        return batches if world.size == 1 else (shard_batch(b, world.rank, world.size) for b in batches)
     return stage.batches(generator)
 
 
@@ -359,8 +427,12 @@ class TrainSummary:
 
 def train_case(resolved: ResolvedCase | None = None, *, run_dir: str | Path | None = None,
                device: str | None = None, resume: str | Path | None = None,
-               overrides: list[str] | None = None, rollout: bool = True) -> TrainSummary:
+               overrides: list[str] | None = None, rollout: bool = True) -> TrainSummary | None:
     """The whole ``pdesolve train`` path.
+
+    Under torchrun every rank calls it: the ranks train together (`Trainer`); rank 0 alone writes
+    the run directory, tests, rolls out and returns the summary, the other ranks return ``None``
+    after the fit. Every rank reads the same checkpoint on ``resume``.
 
     Args:
         resolved: the case (ignored with ``resume``, which reads the run's own case.yaml).
@@ -398,8 +470,12 @@ def train_case(resolved: ResolvedCase | None = None, *, run_dir: str | Path | No
         dev = resolve_device(device or cfg.train.device)
     except UserError as err:
         raise (err.located("--device") if device else err.located(resolved.source, "train.device")) from None
+    world = distributed.init(dev)
+    dev = world.device(dev)
     check_memory(resolved.model_memory_estimates(), training_device=dev, source=resolved.source)
     case_data = load_or_generate(resolved)  # checks its own destination and size before generating
+    if not world.main:
+        return _train_rank(resolved, case_data, dev, state, world)
     if resume is not None:
         run.recover(state)
         run.write_text("case.yaml", resolved.to_yaml())
@@ -413,6 +489,18 @@ def train_case(resolved: ResolvedCase | None = None, *, run_dir: str | Path | No
         if resume is None and not (run.checkpoint_file.exists() or run.best_file.exists()):
             shutil.rmtree(run.path, ignore_errors=True)  # bad input found before training: leave nothing behind
         raise
+
+
+def _train_rank(resolved: ResolvedCase, case_data, dev: torch.device, state: dict | None,
+                world: distributed.World) -> None:
+    """A rank other than 0: the same solver and fit as rank 0's, writing nothing."""
+    cfg = resolved.case
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    seed_everything(cfg.train.seed)
+    solver = resolved.make_solver()
+    solver.fit(resolved.problem, case_data.dataset, Trainer(cfg.train, dev, None, resume=state, world=world))
+    return None
 
 
 def _train_run(run: RunDir, resolved: ResolvedCase, case_data, dev: torch.device, state: dict | None,

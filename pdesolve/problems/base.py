@@ -29,7 +29,7 @@ from abc import abstractmethod
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -152,6 +152,19 @@ class Problem(Registered):
         device: str | torch.device = "cpu", batch_size: int = 32,
     ) -> xr.Dataset:
         """``n`` reference samples as a self-describing dataset (see docs/data-format.md)."""
+
+    def generate_part(self, n: int, seed: int, rank: int, world: int, *, resolution=None,
+                      device: str | torch.device = "cpu", batch_size: int = 32) -> Any:
+        """Rank ``rank``'s part of `generate` over ``world`` processes, sent to rank 0 (picklable);
+        `assemble` puts the parts together. By default rank 0 generates everything (problems whose
+        samples are solved independently share them out)."""
+        if rank != 0:
+            return None
+        return self.generate(n, seed, resolution=resolution, device=device, batch_size=batch_size)
+
+    def assemble(self, n: int, seed: int, parts: list, *, resolution=None) -> xr.Dataset:
+        """The dataset of `generate` from every rank's `generate_part`, in rank order."""
+        return parts[0]
 
     def baselines(self) -> dict[str, Baseline]:
         """Classical baselines that `pdesolve compare` can run, by name."""
@@ -290,22 +303,35 @@ class GridProblem(Problem):
         return [stored, solving]
 
     def generate(self, n, seed, *, resolution=None, device="cpu", batch_size=32):
+        part = self.generate_part(n, seed, 0, 1, resolution=resolution, device=device, batch_size=batch_size)
+        return self.assemble(n, seed, [part], resolution=resolution)
+
+    def generate_part(self, n, seed, rank, world, *, resolution=None, device="cpu", batch_size=32):
+        """The batches ``rank, rank + world, ...`` of ``batch_size`` samples (sample ``i`` depends only on
+        ``seed`` and ``i``; each batch solved as in one process): ``[(batch, inputs, outputs, stats)]``
+        on the data grid, on the CPU."""
         grid = self.data_grid(resolution)
-        chunks_in, chunks_out, stats = [], [], []
-        n_batches = math.ceil(n / batch_size)
+        mine = range(rank, math.ceil(n / batch_size), world)
+        part = []
         with make_progress() as bar:
-            task = bar.add_task(f"generate {self.name}", total=n, status="")
-            for b in range(n_batches):
+            task = bar.add_task(f"generate {self.name}", total=sum(min(batch_size, n - b * batch_size) for b in mine),
+                                status="")
+            for b in mine:
                 first = b * batch_size
                 count = min(batch_size, n - first)
                 x = self.sample_inputs(count, seed, first, device)
                 y = self.simulate(x, self.solver_grid)
-                chunks_in.append(self.restrict(x, self.solver_grid, grid).cpu())
-                chunks_out.append(self.restrict(y, self.solver_grid, grid).cpu())
-                stats.append(self.solver_statistics(y, self.solver_grid))
+                stats = {k: v.cpu() for k, v in self.solver_statistics(y, self.solver_grid).items()}
+                part.append((b, self.restrict(x, self.solver_grid, grid).cpu(),
+                             self.restrict(y, self.solver_grid, grid).cpu(), stats))
                 bar.advance(task, count)
-        x, y = torch.cat(chunks_in), torch.cat(chunks_out)
-        ds = self.to_dataset(x, y, grid, seed=seed, recipe=self.recipe(n, seed, resolution))
+        return part
+
+    def assemble(self, n, seed, parts, *, resolution=None):
+        batches = sorted((b for part in parts for b in part), key=lambda b: b[0])
+        x, y = torch.cat([b[1] for b in batches]), torch.cat([b[2] for b in batches])
+        stats = [b[3] for b in batches]
+        ds = self.to_dataset(x, y, self.data_grid(resolution), seed=seed, recipe=self.recipe(n, seed, resolution))
         for name, spec in self.statistics.items():
             values = torch.cat([s[name] for s in stats]).double().cpu().numpy()
             ds[name] = xr.Variable(("sample",), values, spec.attrs())
