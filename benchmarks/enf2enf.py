@@ -252,11 +252,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--work", type=Path, default=None, help="data and models (default benchmarks/out/enf2enf)")
     parser.add_argument("--retrain", action="store_true", help="ignore saved models and train again")
     parser.add_argument("--tag", default="", help="suffix of the results' file names")
-    parser.add_argument("--render", type=Path, help="only rewrite the markdown of this results JSON")
+    harness.add_render(parser)
     args = parser.parse_args(argv)
-    if args.render:
-        record = json.loads(args.render.read_text())
-        harness.write_text(args.render.with_suffix(".md"), markdown(record))
+    if (record := harness.render_only(args, markdown)) is not None:
         return record
     if args.smoke:
         args.fine_resolution = SMOKE_FINE_RESOLUTION

@@ -28,7 +28,6 @@ Writes benchmarks/results/enf2enf_schedule[_gpu].{json,md} and the learning-curv
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
 from pathlib import Path
@@ -225,9 +224,7 @@ def main(argv: list[str] | None = None) -> dict:
     harness.add_output(parser)
     parser.add_argument("--render", type=Path, help="only rewrite the markdown and figure of this results JSON")
     args = parser.parse_args(argv)
-    if args.render:
-        record = json.loads(args.render.read_text())
-        harness.write_text(args.render.with_suffix(".md"), markdown(record))
+    if (record := harness.render_only(args, markdown)) is not None:
         return record
     device = torch.device(args.device or ("cuda" if args.gpu and not args.smoke else "cpu"))
     env = harness.start(args, __file__, argv, device=device, threads=1, seed=0)

@@ -12,7 +12,6 @@ Writes benchmarks/results/enf2enf_zero_code.{json,md}.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -41,11 +40,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="case override PATH=VALUE")
     harness.add_output(parser)
-    parser.add_argument("--render", type=Path, help="only rewrite the markdown of this results JSON")
+    harness.add_render(parser)
     args = parser.parse_args(argv)
-    if args.render:
-        record = json.loads(args.render.read_text())
-        harness.write_text(args.render.with_suffix(".md"), markdown(record))
+    if (record := harness.render_only(args, markdown)) is not None:
         return record
     env = harness.start(args, __file__, argv, threads=1, seed=0)
     overrides = BUDGET + (SMOKE if args.smoke else []) + args.overrides

@@ -52,6 +52,21 @@ def add_output(parser: argparse.ArgumentParser, *flags: str, smoke_flags: tuple[
                              "not a result")
 
 
+def add_render(parser: argparse.ArgumentParser) -> None:
+    """``--render JSON``: only rewrite the markdown section of a recorded results file."""
+    parser.add_argument("--render", type=Path, help="only rewrite the markdown of this results JSON")
+
+
+def render_only(args: argparse.Namespace, markdown) -> dict | None:
+    """With ``--render JSON``: the section ``markdown(record)`` rewritten beside it and the record
+    returned; ``None`` otherwise (the script runs)."""
+    if args.render is None:
+        return None
+    record = json.loads(args.render.read_text())
+    write_text(args.render.with_suffix(".md"), markdown(record))
+    return record
+
+
 def output(args: argparse.Namespace, name: str) -> Path:
     """Resolve ``args.out``: as given, else a fresh temporary folder under ``--smoke``, else
     ``benchmarks/results``; created."""

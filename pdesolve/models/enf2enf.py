@@ -95,8 +95,9 @@ class ENF2ENFModel(nn.Module):
             "in_lo": torch.zeros(n_in), "in_hi": torch.ones(n_in),
             "out_mean": torch.zeros(n_out), "out_std": torch.ones(n_out),
             "ctx_mean": torch.zeros(latent_dim), "ctx_std": torch.ones(latent_dim),
-            "reference": torch.zeros(reference_nodes, 2),
         }
+        if reference_nodes:  # the node-coordinate code only: other checkpoints keep their layout
+            statistics["reference"] = torch.zeros(reference_nodes, 2)
         for name, value in statistics.items():
             self.register_buffer(name, value)
 
