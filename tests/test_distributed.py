@@ -110,3 +110,14 @@ def test_a_failing_rank_ends_the_job_with_one_line(case, tmp_path, mode, line):
     assert done.stderr.strip().splitlines() == [line + (" (PDESOLVE_DEBUG=1 shows the traceback)"
                                                         if mode == "raise" else "")]
     assert time.perf_counter() - t0 < 240
+
+
+def test_a_backend_that_draws_its_own_points_refuses_two_processes_in_one_line(tmp_path):
+    """INSR optimises per iteration on points it samples itself: not data parallel, said before training."""
+    done = pdesolve("train", "insr_advection_1d", "--run-dir", str(tmp_path / "run"), "--no-rollout", "--device",
+                    "cpu", "--nproc", "2", "--set", "problem.steps=1", "--set", "data.resolution=101",
+                    "--set", "backend.samples=32", "--set", "backend.max_iterations=2",
+                    "--set", "backend.initial_iterations=2", "--set", f"data.cache_dir={tmp_path / 'data'}")
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "not data parallel" in lines[0] and "insr" in lines[0], done.stderr
