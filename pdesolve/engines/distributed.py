@@ -9,6 +9,7 @@ everything here is the one-process identity: `World()` of size 1, no process gro
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -61,7 +62,15 @@ def init(device: torch.device) -> World:
         if backend == "nccl":
             torch.cuda.set_device(world.local_rank)
         dist.init_process_group(backend, timeout=timedelta(seconds=TIMEOUT_S))
+        atexit.register(_leave)
     return world
+
+
+def _leave() -> None:
+    """Leave the process group before the interpreter exits: a gloo group left to static destructors
+    can abort a finished process ("terminate called without an active exception")."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def current() -> World:
