@@ -376,7 +376,8 @@ class ChannelFlow3D(GridProblem, name="channel_3d"):
                 {**ds[name].attrs, "long_name": f"fluctuation of the {spec.long_name} about {name}_mean"})
         label = self.reference_label
         ds.attrs.update({"title": f"channel_3d: {label} on {'x'.join(map(str, ds[self.outputs[0]].shape[-3:]))}",
-                         "reference_label": label, "reference_is_stand_in": int(self.params.reference_model is not None),
+                         "reference_label": label,
+                         "reference_is_stand_in": int(self.params.reference_model is not None),
                          "target": "fluctuations about the mean profile over x, z, time and the groups not held out "
                                    "(u_mean, v_mean, w_mean); the last held_out_groups groups are the test split",
                          "groups": n, "held_out_groups": self.params.held_out_groups})
