@@ -91,6 +91,9 @@ def test_a_method_equal_to_the_reference_scores_zero(tiny_data):
     same, damped = result.row("same"), result.row("damped")
     assert all(same[c] == pytest.approx(0.0, abs=1e-12) for c in COLUMNS[:-1])
     assert same["re_tau"] == pytest.approx(result.reference.profiles.re_tau)
+    assert result.verdict("same", ["damped"]) == ["same is closer to the reference than damped on 5 of 5 statistics: "
+                                                  "U+, rms profiles, -u'v'+, 1-D spectra, u' PDF."]
+    assert result.verdict("damped", ["same"])[0].startswith("damped is closer to the reference than same on 0 of 5")
     assert damped["urms_plus_err"] > 0.1 and damped["spectra_log_err"] == pytest.approx(np.log10(4), rel=0.05)
     stats = result.dataset()
     assert stats["rms_plus_reference"].dims == ("component", "wall_distance")
@@ -172,6 +175,7 @@ def test_tiny_channel_train_rollout_compare_end_to_end(tmp_path):
     for row in rows.values():
         assert all(np.isfinite(row[c]) for c in (*COLUMNS, "rel_l2", "s per time unit per sample")), row
     markdown = (out / "table.md").read_text()
+    assert "ifactformer-m is closer to the reference than dsm, wale on" in markdown
     assert "STAND-IN" in markdown.splitlines()[0] and "11 steps" in markdown and "11x the training horizon" in markdown
     stats = xr.open_dataset(out / "statistics.nc")
     assert stats.attrs["Conventions"].startswith("CF") and "u_plus_dsm" in stats and "u_pdf_wale" in stats

@@ -53,6 +53,9 @@ PROFILES = {
     "wrms_plus": ("w'+ (rms)", lambda p: p.rms_plus[2]),
     "uv_plus": ("-u'v'+", lambda p: p.uv_plus),
 }
+#: the five statistics of the verdict -> their table columns (the rms profiles averaged)
+STATISTICS = {"U+": ("u_plus_err",), "rms profiles": ("urms_plus_err", "vrms_plus_err", "wrms_plus_err"),
+              "-u'v'+": ("uv_plus_err",), "1-D spectra": ("spectra_log_err",), "u' PDF": ("u_pdf_l1",)}
 LOG_FLOOR = 1e-30  # spectra below are read as this (a mode a method lost costs a large, finite error)
 
 
@@ -134,6 +137,18 @@ class ChannelComparison:
         row["u_pdf_l1"] = float(np.sum(np.abs(s.u_pdf - ref.u_pdf) * np.diff(PDF_EDGES)))
         row["re_tau"] = s.profiles.re_tau
         return row
+
+    def verdict(self, model: str, baselines: list[str]) -> list[str]:
+        """On how many of the five statistics (U+, the rms profiles, -u'v'+, spectra, u' PDF) ``model`` is
+        closer to the reference than every baseline (the IFactFormer-m paper's claim)."""
+        if not baselines:
+            return []
+        rows = {name: self.row(name) for name in (model, *baselines)}
+        closer = [label for label, columns in STATISTICS.items()
+                  if all(np.mean([rows[model][c] for c in columns]) < np.mean([rows[b][c] for c in columns])
+                         for b in baselines)]
+        return [f"{model} is closer to the reference than {', '.join(baselines)} on {len(closer)} of "
+                f"{len(STATISTICS)} statistics{': ' + ', '.join(closer) if closer else ''}."]
 
     def dataset(self) -> xr.Dataset:
         """Profiles, spectra, PDF and friction velocity per method, and the DNS points, with CF attributes."""

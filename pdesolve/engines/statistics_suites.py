@@ -38,6 +38,9 @@ class SuiteResult(Protocol):
     def artifacts(self, title: str) -> list[Artifact]:
         """Figures, each titled with ``title``."""
 
+    def verdict(self, model: str, baselines: list[str]) -> list[str]:
+        """Sentences on how ``model`` ranks against the ``baselines`` (none when the suite states none)."""
+
 
 class StatisticsSuite:
     """The statistics of one problem family; built with the problem and the case's data."""

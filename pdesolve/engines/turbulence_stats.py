@@ -169,6 +169,10 @@ class TurbulenceComparison:
                 ds[f"{key}_{name}"] = var(("time",), values, f"{long_name} of {name}")
         return ds
 
+    def verdict(self, model: str, baselines: list[str]) -> list[str]:
+        """None: the table's columns speak for themselves."""
+        return []
+
     def artifacts(self, title: str) -> list[Artifact]:
         """PNG figures: velocity spectra, increment PDFs, vorticity PDF, time series."""
         m = self.methods

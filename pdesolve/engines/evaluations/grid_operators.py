@@ -158,7 +158,8 @@ class GridOperatorEvaluation(Evaluation):
                          f"{self.context.hardware}. Errors are relative L2 against the reference data on the "
                          f"model's grid, mean over samples.{horizon}"),
             rows=rows, legend=legend, statistics=stats, artifacts=artifacts,
-            verdict=baseline_verdict(rows, models[0], self.baseline_names, "rel_l2", unit),
+            verdict=[*baseline_verdict(rows, models[0], self.baseline_names, "rel_l2", unit),
+                     *(flow.verdict(models[0], self.baseline_names) if flow is not None else [])],
             facts={"unit": unit})
 
 
