@@ -26,14 +26,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from pdesolve.numerics.channel_statistics import landmarks, wall_profiles  # noqa: E402
+from pdesolve.numerics.channel_statistics import MKM_180_MEAN, landmarks, wall_profiles  # noqa: E402
 from pdesolve.numerics.chebyshev import quadrature_weights  # noqa: E402
 from pdesolve.problems.channel_flow import ChannelFlow3D  # noqa: E402
 
 #: Moser, Kim & Mansour (1999) / del Alamo & Jimenez (2003) at Re_tau 180 (les.md §2.2)
 MKM = {"u_plus_centre": 18.30, "urms_peak": 2.66, "urms_peak_y_plus": 14.2, "uv_peak": 0.734, "uv_peak_y_plus": 31.4}
-MKM_U = {"y_plus": [0.86, 2.62, 5.34, 10.41, 15.28, 30.02, 55.30, 98.04, 147.67, 178.12],
-         "u_plus": [0.856, 2.594, 5.113, 8.774, 10.967, 13.870, 15.569, 17.094, 18.103, 18.301]}
+MKM_U = MKM_180_MEAN
 
 
 def render(record: dict) -> str:

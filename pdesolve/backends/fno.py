@@ -26,6 +26,9 @@ class FNOOptions(OperatorOptions, PresetOptions):
     padding: float | Literal["auto"] = Field(
         "auto", description="domain padding fraction of non-periodic axes (auto: 0.125, none if periodic)")
     positional_embedding: bool = Field(True, description="append grid coordinates as input channels")
+    index_space_axes: list[str] = Field(
+        [], description="axes with listed, non-uniform points (e.g. the channel's Gauss-Lobatto y) on which the "
+                        "FFTs work in index space, as the channel papers' FNOs do; refused on any other axis")
 
 
 def fno_modes(options: FNOOptions, grid: Grid) -> tuple[int, ...]:

@@ -94,7 +94,7 @@ class OperatorSolver(Solver):
             raise UserError(f"'{problem.name}' maps fields to fields; window must be 1", field="backend.window")
         grid = getattr(problem, "solver_grid", None)
         if grid is not None:
-            cls.check_grid(grid)
+            cls.check_grid(grid, options)
         frames = len(problem.times)
         if problem.task == "trajectory" and options.window + horizon > frames:
             raise UserError(
@@ -106,13 +106,32 @@ class OperatorSolver(Solver):
         return {} if problem.task == "trajectory" else super().unused_train_fields(problem, options)
 
     @classmethod
-    def check_grid(cls, grid: Grid) -> None:
-        """Refuse a grid the network cannot work on (FFT-based backends need equal spacing)."""
-        if cls.uniform_grid and not grid.equally_spaced:
-            uneven = ", ".join(a.name for a in grid.axes if not a.equally_spaced)
+    def index_space_axes(cls, options) -> tuple[str, ...]:
+        """Axes with listed (non-uniform) points that the case lets an FFT-based network treat in index
+        space, as if equally spaced (``backend.index_space_axes`` of `pdesolve.backends.fno.FNOOptions`)."""
+        return tuple(getattr(options, "index_space_axes", ()))
+
+    @classmethod
+    def check_grid(cls, grid: Grid, options) -> None:
+        """Refuse a grid the network cannot work on: FFT-based backends need equal spacing, except along
+        the listed-point axes the case names in ``index_space_axes`` (and only those)."""
+        if not cls.uniform_grid:
+            return
+        axes = {a.name: a for a in grid.axes}
+        index = cls.index_space_axes(options)
+        for name in index:
+            if name not in axes:
+                raise UserError(f"'{name}' is not an axis of the grid (axes: {', '.join(axes)})",
+                                field="backend.index_space_axes")
+            if axes[name].equally_spaced:
+                raise UserError(f"axis {name} is equally spaced; index_space_axes lists only axes with listed, "
+                                "non-uniform points (the FFTs already work in space there)",
+                                field="backend.index_space_axes")
+        uneven = ", ".join(a.name for a in grid.axes if not a.equally_spaced and a.name not in index)
+        if uneven:
             raise UserError(f"backend '{cls.name}' transforms fields with FFTs and needs equally spaced points; "
-                            f"axis {uneven} is not uniform (resample the data, or use lsm or ifactformer)",
-                            field="backend.name")
+                            f"axis {uneven} is not uniform (list it in backend.index_space_axes to work in index "
+                            "space along it, resample the data, or use lsm or ifactformer)", field="backend.name")
 
     def memory_estimates(self, problem, resolution, batch_size):
         """The network's training state (weights, gradients and two Adam moments, float32), its
@@ -163,7 +182,7 @@ class OperatorSolver(Solver):
     # --------------------------------------------------------------------------- fit
     def fit(self, problem, data: xr.Dataset, trainer: Trainer) -> FitReport:
         grid = grid_from_dataset(data)
-        self.check_grid(grid)
+        self.check_grid(grid, self.options)
         self.setup = self.setup_for(problem, grid)
         self.build(self.setup)
         train = self.pairs(select_split(data, "train"), horizon=trainer.unroll)

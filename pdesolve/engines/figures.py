@@ -278,3 +278,67 @@ def training_curves(records: Sequence[Mapping], path: Path, *, title: str) -> Pa
     ax.set_title(title)
     path.parent.mkdir(parents=True, exist_ok=True)
     return _save(fig, path)
+
+
+def _style(name: str) -> dict:
+    """The reference drawn thick and black, methods in the colour cycle."""
+    return {"lw": 2, "color": "k"} if name == "reference" else {"lw": 1.2}
+
+
+def wall_profile_panels(panels: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]], path: Path, *,
+                        title: str, dns: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None,
+                        dns_label: str = "DNS") -> Path:
+    """One panel per profile ``label -> {method -> (y+, values)}`` on a log ``y+`` axis (the wall point
+    ``y+ = 0`` left out), with DNS points ``dns[label] = (y+, values)`` where given."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.4), squeeze=False)
+    for ax, (label, curves) in zip(axes[0], panels.items(), strict=True):
+        for name, (y, v) in curves.items():
+            inside = np.asarray(y) > 0
+            ax.semilogx(np.asarray(y)[inside], np.asarray(v)[inside], label=name, **_style(name))
+        if dns and label in dns:
+            ax.semilogx(*dns[label], "o", mfc="none", color="0.3", ms=5, label=dns_label)
+        ax.set_title(label)
+        ax.set_xlabel("y+")
+        ax.grid(alpha=0.3, which="both")
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    return _save(fig, path)
+
+
+def spectra_panels(panels: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]], path: Path, *,
+                   title: str, xlabel: str = "wavenumber k", ylabel: str = "E(k)") -> Path:
+    """One log-log panel per entry ``label -> {method -> (k, E)}`` (``k = 0`` and empty modes left out)."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.8 * len(panels), 3.4), squeeze=False)
+    for ax, (label, curves) in zip(axes[0], panels.items(), strict=True):
+        for name, (k, e) in curves.items():
+            e = np.where(np.asarray(e) > 0, e, np.nan)
+            ax.loglog(np.asarray(k)[1:], e[1:], label=name, **_style(name))
+        ax.set_title(label, fontsize=9)
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3, which="both")
+    axes[0, 0].set_ylabel(ylabel)
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    return _save(fig, path)
+
+
+def plane_panels(rows: Mapping[str, Mapping[str, np.ndarray]], coords: Mapping[str, tuple[np.ndarray, np.ndarray]],
+                 path: Path, *, title: str, labels: Mapping[str, tuple[str, str]], colorbar: str) -> Path:
+    """Planes of one field, a row per cut ``cut -> {method -> (n1, n2) values}`` on the cut's (possibly
+    non-uniform) coordinates ``coords[cut] = (c1, c2)`` (axis names ``labels[cut]``), one colour scale per row."""
+    methods = list(next(iter(rows.values())))
+    fig, axes = plt.subplots(len(rows), len(methods), figsize=(3.2 * len(methods) + 1, 2.6 * len(rows)),
+                             squeeze=False)
+    for r, (cut, planes) in enumerate(rows.items()):
+        lim = max(_limit(p) for p in planes.values()) or 1.0
+        c1, c2 = coords[cut]
+        for c, name in enumerate(methods):
+            ax = axes[r, c]
+            mesh = ax.pcolormesh(c1, c2, planes[name].T, cmap="RdBu_r", vmin=-lim, vmax=lim, shading="nearest")
+            ax.set_title(f"{name} ({cut})", fontsize=8)
+            ax.set_xlabel(labels[cut][0], fontsize=7)
+            ax.set_ylabel(labels[cut][1], fontsize=7)
+            ax.tick_params(labelsize=6)
+        fig.colorbar(mesh, ax=axes[r].tolist()).set_label(colorbar, fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    return _save(fig, path)

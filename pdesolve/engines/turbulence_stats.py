@@ -30,9 +30,11 @@ import xarray as xr
 from pdesolve.data.grid import Grid
 from pdesolve.engines import figures
 from pdesolve.engines.evaluation import Artifact
+from pdesolve.engines.statistics_suites import StatisticsSuite
 from pdesolve.metrics import energy_spectrum, spectrum_log_error
 from pdesolve.numerics.sgs import symmetric_part, velocity_gradient
 from pdesolve.numerics.spectral import rfft
+from pdesolve.problems.turbulence import TurbulentFlow
 
 SEPARATIONS = (1, 2, 4)  # increment separations in grid spacings
 INCREMENT_EDGES = np.linspace(-8.0, 8.0, 101)
@@ -167,6 +169,10 @@ class TurbulenceComparison:
                 ds[f"{key}_{name}"] = var(("time",), values, f"{long_name} of {name}")
         return ds
 
+    def verdict(self, model: str, baselines: list[str]) -> list[str]:
+        """None: the table's columns speak for themselves."""
+        return []
+
     def artifacts(self, title: str) -> list[Artifact]:
         """PNG figures: velocity spectra, increment PDFs, vorticity PDF, time series."""
         m = self.methods
@@ -207,3 +213,14 @@ def compare_turbulence(reference: torch.Tensor, predictions: Mapping[str, torch.
         methods[name] = flow_statistics(u, grid, viscosity, u_rms_ref, omega_rms_ref)
     k, _ = energy_spectrum(reference[:1, 0].double(), grid.ndim, grid.lengths)
     return TurbulenceComparison(grid, np.asarray(times, float), k.numpy(), methods)
+
+
+class TurbulenceSuite(StatisticsSuite, problem=TurbulentFlow):
+    """`compare_turbulence` of the velocities of a periodic `TurbulentFlow`."""
+
+    legend = LEGEND
+
+    def compare(self, reference, predictions, grid, times):
+        p = self.problem
+        return compare_turbulence(p.velocity(reference, grid), {n: p.velocity(u, grid) for n, u in predictions.items()},
+                                  grid, p.viscosity, times)

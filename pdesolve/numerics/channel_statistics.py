@@ -16,6 +16,13 @@ import torch
 
 from pdesolve.numerics import chebyshev
 
+#: Moser, Kim & Mansour (1999) mean profile at Re_tau 178.12 (``chan180.means``; les.md §2.2)
+MKM_180_MEAN = {"y_plus": (0.86, 2.62, 5.34, 10.41, 15.28, 30.02, 55.30, 98.04, 147.67, 178.12),
+                "u_plus": (0.856, 2.594, 5.113, 8.774, 10.967, 13.870, 15.569, 17.094, 18.103, 18.301)}
+#: del Alamo & Jimenez Re_tau 180 peaks and centreline values (``Re180.prof``; les.md §2.2): (value, y+)
+MKM_180_PEAKS = {"urms": (2.659, 14.2), "vrms": (0.850, 54.6), "wrms": (1.091, 34.9), "uv": (0.734, 31.4)}
+MKM_180_CENTRE = {"u_plus": (18.28, 186.3), "urms": (0.789, 186.3), "vrms": (0.606, 186.3), "wrms": (0.607, 186.3)}
+
 
 @dataclass(frozen=True)
 class WallProfiles:

@@ -61,3 +61,21 @@ def clamped_operators(n: int) -> tuple[np.ndarray, np.ndarray]:
     fourth = (np.diag(s[inner]) @ d4[inner, inner] - 8 * np.diag(yi) @ d3[inner, inner]
               - 12 * d2[inner, inner]) @ scale
     return second, fourth
+
+
+def interpolation_matrix(n: int, y: np.ndarray) -> np.ndarray:
+    """Values at ``y`` of the polynomial through the ``n + 1`` points: ``(len(y), n + 1)``, barycentric form
+    (weights ``(-1)^j``, halved at the ends); rows of ``y`` on a point are that point's unit row."""
+    nodes = points(n)
+    w = (-1.0) ** np.arange(n + 1)
+    w[0] *= 0.5
+    w[-1] *= 0.5
+    y = np.asarray(y, float)
+    diff = y[:, None] - nodes[None, :]
+    exact = np.isclose(diff, 0.0, atol=1e-14)
+    diff[exact] = 1.0
+    m = w / diff
+    m /= m.sum(axis=1, keepdims=True)
+    rows = exact.any(axis=1)
+    m[rows] = exact[rows].astype(float)
+    return m

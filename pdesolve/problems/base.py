@@ -261,6 +261,20 @@ class GridProblem(Problem):
         """
 
     # ----------------------------------------------------------------------------- shared
+    def reference_solution(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The reference data of `sample_inputs` on the solver grid, as `simulate` lays it out; by default
+        `simulate` on the solver grid (a problem may spin up elsewhere first)."""
+        return self.simulate(inputs, self.solver_grid)
+
+    def physical_state(self, stored: torch.Tensor, data: xr.Dataset) -> torch.Tensor:
+        """Stored fields ``(..., c, *s)`` of ``data`` -> the state `simulate` and the baselines take
+        (identity unless the data store, e.g., fluctuations about a mean)."""
+        return stored
+
+    def stored_fields(self, state: torch.Tensor, data: xr.Dataset) -> torch.Tensor:
+        """The inverse of `physical_state`: solver states ``(..., c, *s)`` -> the fields ``data`` stores."""
+        return state
+
     def data_grid(self, resolution: int | Sequence[int] | None) -> Grid:
         """The grid data is stored on: the solver grid, or a subsampling of it."""
         if resolution is None:
@@ -320,7 +334,7 @@ class GridProblem(Problem):
                 first = b * batch_size
                 count = min(batch_size, n - first)
                 x = self.sample_inputs(count, seed, first, device)
-                y = self.simulate(x, self.solver_grid)
+                y = self.reference_solution(x)
                 stats = {k: v.cpu() for k, v in self.solver_statistics(y, self.solver_grid).items()}
                 part.append((b, self.restrict(x, self.solver_grid, grid).cpu(),
                              self.restrict(y, self.solver_grid, grid).cpu(), stats))

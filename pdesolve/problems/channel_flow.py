@@ -16,6 +16,15 @@ decimated Gauss--Lobatto points are the coarse grid's own).
 
 Initial state: Reichardt's mean profile plus random divergence-free fluctuations in the lowest
 modes (``v ~ (1 - y^2)^2``, amplitude ``params.perturbation`` u_tau), each sample from its own stream.
+
+Training data (the papers' protocol, les.md §1.5): a sample is one **group** of snapshots, spun up
+from its own seed for ``spin_up`` (optionally the first ``spin_up_coarse`` of it as a cheap LES on
+``spin_up_resolution``, then prolonged to the solver grid), then stored every ``snapshot_interval``.
+The stored fields are **fluctuations** about the mean profile over x, z, time and the groups that
+are not held out (the last ``held_out_groups`` = ``data.n_test``); the profile is stored beside them
+(``u_mean``, ``v_mean``, ``w_mean``) and `physical_state` adds it back. With ``reference_model`` the
+solver grid runs a wall-resolved LES instead of a DNS: the data are then a stand-in for filtered DNS
+and say so (``reference_label``, ``reference_is_stand_in``, the title), as does every comparison of them.
 """
 
 from __future__ import annotations
@@ -25,7 +34,8 @@ from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+import xarray as xr
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pdesolve.data.fields import FieldSpec
 from pdesolve.data.grid import Axis, Grid
@@ -79,7 +89,30 @@ class ChannelParams(SnapshotParams):
     snapshot_interval: float = Field(0.5, gt=0, description="time between stored snapshots")
     perturbation: float = Field(1.5, ge=0, description="rms of the initial fluctuations (u_tau)")
     dtype: Literal["float64", "float32"] = Field("float64", description="floating-point type of the solver")
+    reference_model: Literal["smagorinsky", "dsm", "wale"] | None = Field(
+        None, description="null: the solver grid runs a DNS; a closure: a wall-resolved LES with it, stored as a "
+                          "labelled stand-in for filtered DNS")
+    spin_up_resolution: list[int] | None = Field(
+        None, min_length=3, max_length=3, description="grid of the first spin_up_coarse of the spin-up (a decimation "
+                                                      "of resolution; LES with reference_model, or WALE)")
+    spin_up_coarse: float = Field(0.0, ge=0, description="part of spin_up run on spin_up_resolution, then prolonged")
+    held_out_groups: int = Field(1, ge=1, description="last groups (samples) left out of the mean profile: the "
+                                                      "test groups, data.n_test")
     les: ChannelLESOptions = Field(default_factory=ChannelLESOptions)
+
+    @model_validator(mode="after")
+    def _spin_up_stages(self):
+        if self.spin_up_coarse > self.spin_up:
+            raise ValueError(f"spin_up_coarse ({self.spin_up_coarse:g}) is part of spin_up ({self.spin_up:g}); "
+                             "expected spin_up_coarse <= spin_up")
+        if self.spin_up_coarse > 0 and self.spin_up_resolution is None:
+            raise ValueError("spin_up_coarse > 0 needs spin_up_resolution (the grid it runs on)")
+        if self.spin_up_resolution is not None:
+            problem = decimation_problem(self.resolution, self.spin_up_resolution) or grid_problem(
+                ChannelGrid(*self.spin_up_resolution, self.length_x, self.length_z), self.re_tau)
+            if problem:
+                raise ValueError(f"spin_up_resolution {self.spin_up_resolution}: {problem}")
+        return self
 
     @field_validator("resolution")
     @classmethod
@@ -102,6 +135,15 @@ class ChannelParams(SnapshotParams):
                 raise ValueError(f"dt = {dt:g} is above the convective stability limit {limit:.3g} h/u_tau of the "
                                  f"{nx}x{ny}x{nz} grid at Re_tau {d['re_tau']} (RK3 |lambda dt| <= sqrt 3)")
         return dt
+
+
+def decimation_problem(resolution: list[int], sizes: list[int]) -> str | None:
+    """Why ``sizes`` is not a decimation of the grid ``resolution`` (one sentence), or ``None``."""
+    nx, ny, nz = resolution
+    if len(sizes) != 3 or nx % sizes[0] or nz % sizes[2] or sizes[1] < 3 or (ny - 1) % (sizes[1] - 1):
+        return (f"{sizes} is not a decimation of the solver grid {nx}x{ny}x{nz} "
+                f"(need nx, nz dividing {nx}, {nz} and ny - 1 dividing {ny - 1})")
+    return None
 
 
 def grid_problem(grid: ChannelGrid, re_tau: float) -> str | None:
@@ -151,9 +193,10 @@ class ChannelFlow3D(GridProblem, name="channel_3d"):
     fields = {name: FieldSpec(name, "1", f"{axis} velocity in units of u_tau")
               for name, axis in (("u", "streamwise"), ("v", "wall-normal"), ("w", "spanwise"))}
     baseline_types = LES_3D
-    statistics = {"u_tau": FieldSpec("u_tau", "1", "friction velocity from the wall shear (time mean)")}
+    statistics = {"u_tau": FieldSpec("u_tau", "1", "friction velocity from the wall shear (time mean)"),
+                  "bulk_velocity": FieldSpec("bulk_velocity", "1", "bulk velocity U_b+ (time mean)")}
     solver_name = "pdesolve KMM channel (Fourier x,z 2/3 rule, Chebyshev y, IMEX RK3)"
-    solver_version = 1
+    solver_version = 2
 
     # ------------------------------------------------------------------ grids
     @property
@@ -179,10 +222,9 @@ class ChannelFlow3D(GridProblem, name="channel_3d"):
         if resolution is None:
             return self.solver_grid
         sizes = [resolution] * 3 if isinstance(resolution, int) else list(resolution)
-        nx, ny, nz = self.params.resolution
-        if len(sizes) != 3 or nx % sizes[0] or nz % sizes[2] or sizes[1] < 3 or (ny - 1) % (sizes[1] - 1):
-            raise UserError(f"{sizes} is not a decimation of the solver grid {nx}x{ny}x{nz} "
-                            f"(need nx, nz dividing {nx}, {nz} and ny - 1 dividing {ny - 1})")
+        problem = decimation_problem(self.params.resolution, sizes)
+        if problem:
+            raise UserError(problem)
         problem = grid_problem(ChannelGrid(*sizes, self.params.length_x, self.params.length_z), self.params.re_tau)
         if problem:
             raise UserError(f"the data grid {sizes}: {problem}")
@@ -194,10 +236,28 @@ class ChannelFlow3D(GridProblem, name="channel_3d"):
         return p.spin_up + p.snapshot_interval * np.arange(round(p.t_end / p.snapshot_interval) + 1)
 
     def recipe(self, n, seed, resolution):
-        """The generation recipe without ``les`` (SGS constants do not change the data)."""
+        """The generation recipe; without ``les`` when no closure makes the data (a DNS spun up on the solver grid)."""
         recipe = super().recipe(n, seed, resolution)
-        recipe["params"].pop("les", None)
+        if self.params.reference_model is None and self.params.spin_up_coarse == 0:
+            recipe["params"].pop("les", None)
         return recipe
+
+    @property
+    def reference_label(self) -> str:
+        """What the reference data are, for dataset attributes and every table and figure title."""
+        p = self.params
+        grid = "x".join(map(str, p.resolution))
+        if p.reference_model is None:
+            return f"filtered DNS {grid}"
+        return (f"STAND-IN for filtered DNS: {p.reference_model.upper()} wall-resolved LES {grid}, "
+                "filtered (no DNS was run)")
+
+    def check_data(self, data) -> None:
+        """The held-out groups are the test split (the mean profile leaves them out)."""
+        if data.n_test != self.params.held_out_groups:
+            raise UserError(f"data.n_test = {data.n_test}, but problem.held_out_groups = "
+                            f"{self.params.held_out_groups}: the test groups are the groups held out of the mean "
+                            "profile; set both alike", field="data.n_test")
 
     def time_step(self, grid: Grid) -> float:
         """``params.dt`` on the solver grid, scaled by the x-grid ratio on coarser grids, within the stability limit."""
@@ -250,10 +310,13 @@ class ChannelFlow3D(GridProblem, name="channel_3d"):
         return torch.flip(u, dims=(-2,))
 
     def simulate(self, inputs, grid, *, t0=0.0, times=None, closure: str | None = None):
-        """DNS on the solver grid, LES on another grid (no model unless ``closure`` names one);
-        inputs ``(n, 3, nx, ny, nz)`` -> ``(n, T, 3, nx, ny, nz)`` in the dtype of ``inputs``."""
-        if closure is not None and grid == self.solver_grid:
-            raise UserError(f"an SGS closure runs on an LES grid, not the solver grid {grid.shape}")
+        """The reference run on the solver grid (DNS, or the ``reference_model`` LES), LES on another grid
+        (no model unless ``closure`` names one); inputs ``(n, 3, nx, ny, nz)`` -> ``(n, T, 3, nx, ny, nz)``
+        in the dtype of ``inputs``."""
+        if grid == self.solver_grid:
+            if closure is not None:
+                raise UserError(f"an SGS closure runs on an LES grid, not the solver grid {grid.shape}")
+            closure = self.params.reference_model
         eq = self.equation(grid, inputs.device, closure)
         dt = self.time_step(grid)
         state = eq.state_from_velocity(self.to_ascending(inputs.to(eq.space.dtype)))
@@ -266,6 +329,71 @@ class ChannelFlow3D(GridProblem, name="channel_3d"):
                     after_step=after, check=finite_check(message),
                     observe=lambda s: self.to_ascending(eq.velocity(s)))
         return out.to(inputs.dtype)
+
+    def reference_solution(self, inputs):
+        """Spin-up (its first ``spin_up_coarse`` on ``spin_up_resolution``, then prolonged), then the
+        snapshots of `times` on the solver grid: ``(n, T, 3, nx, ny, nz)``."""
+        p, solver = self.params, self.solver_grid
+        t0 = 0.0
+        if p.spin_up_coarse > 0:
+            coarse = self.make_grid(*p.spin_up_resolution)
+            state = self.restrict(inputs, solver, coarse)
+            state = self.simulate(state, coarse, times=[p.spin_up_coarse], closure=p.reference_model or "wale")
+            inputs, t0 = self.prolong(state[:, -1], coarse, solver), p.spin_up_coarse
+        return self.simulate(inputs, solver, t0=t0)
+
+    def prolong(self, u, grid, target):
+        """Velocities ``(..., 3, *grid.shape)`` on a finer ``target``: Fourier zero padding in x, z (the
+        Nyquist modes dropped), Chebyshev interpolation in y (stored, ascending order)."""
+        (mx, my, mz), (nx, ny, nz) = grid.shape, target.shape
+        flip = slice(None, None, -1)
+        y = torch.as_tensor(chebyshev.interpolation_matrix(my - 1, chebyshev.points(ny - 1))[flip, flip].copy(),
+                            dtype=torch.float64)
+        u = torch.einsum("ij,...xjz->...xiz", y, u.double())
+        u_hat = torch.fft.rfftn(u, dim=(-3, -1), norm="forward")
+        fine = u_hat.new_zeros((*u_hat.shape[:-3], nx, ny, nz // 2 + 1))
+        ix = torch.fft.fftfreq(mx, 1.0 / mx).long()
+        keep = ix.abs() < mx / 2
+        kz_keep = (mz + 1) // 2
+        fine[..., ix[keep] % nx, :, :kz_keep] = u_hat[..., keep, :, :kz_keep]
+        return torch.fft.irfftn(fine, s=(nx, nz), dim=(-3, -1), norm="forward")
+
+    def assemble(self, n, seed, parts, *, resolution=None):
+        """The groups as fluctuations about the mean profile of the groups not held out, the profile
+        (``u_mean(y)`` ...) beside them, labelled with `reference_label`."""
+        ds = super().assemble(n, seed, parts, resolution=resolution)
+        kept = n - self.params.held_out_groups
+        if kept < 1:
+            raise UserError(f"{n} groups leave none for the mean profile with held_out_groups = "
+                            f"{self.params.held_out_groups}", field="problem.held_out_groups")
+        for name in self.outputs:
+            mean = ds[name].isel(sample=slice(0, kept)).mean(("sample", "time", "x", "z"))
+            spec = self.fields[name]
+            ds[f"{name}_mean"] = xr.Variable(("y",), mean.values.astype(np.float64), FieldSpec(
+                f"{name}_mean", spec.units, f"mean {spec.long_name} over x, z, time and the first {kept} "
+                "groups").attrs())
+            ds[name] = (ds[name] - mean).astype(ds[name].dtype).assign_attrs(
+                {**ds[name].attrs, "long_name": f"fluctuation of the {spec.long_name} about {name}_mean"})
+        label = self.reference_label
+        ds.attrs.update({"title": f"channel_3d: {label} on {'x'.join(map(str, ds[self.outputs[0]].shape[-3:]))}",
+                         "reference_label": label,
+                         "reference_is_stand_in": int(self.params.reference_model is not None),
+                         "target": "fluctuations about the mean profile over x, z, time and the groups not held out "
+                                   "(u_mean, v_mean, w_mean); the last held_out_groups groups are the test split",
+                         "groups": n, "held_out_groups": self.params.held_out_groups})
+        return ds
+
+    def mean_profile(self, data: xr.Dataset) -> torch.Tensor:
+        """The stored mean profile ``(3, ny)`` of ``data``."""
+        return torch.stack([torch.as_tensor(data[f"{name}_mean"].values, dtype=torch.float64)
+                            for name in self.outputs])
+
+    def physical_state(self, stored, data):
+        """Fluctuations ``(..., 3, nx, ny, nz)`` plus the stored mean profile: the velocity."""
+        return stored + self.mean_profile(data).to(stored)[:, None, :, None]
+
+    def stored_fields(self, state, data):
+        return state - self.mean_profile(data).to(state)[:, None, :, None]
 
     def restrict(self, u, grid, target):
         """Sharp cutoff in x, z to the target's 2/3-rule modes (Fourier truncation), injection in y."""
@@ -283,6 +411,8 @@ class ChannelFlow3D(GridProblem, name="channel_3d"):
         return torch.fft.irfftn(coarse, s=(mx, mz), dim=(-3, -1), norm="forward").to(u.dtype)
 
     def solver_statistics(self, outputs, grid):
-        """Friction velocity of each trajectory (time mean of the wall shear), ``(n,)``."""
+        """Friction velocity (time mean of the wall shear) and bulk velocity of each trajectory, ``(n,)`` each."""
+        weights = torch.as_tensor(chebyshev.quadrature_weights(grid.shape[1] - 1), dtype=torch.float64)
+        bulk = 0.5 * outputs[:, :, 0].double().mean(dim=(1, 2, 4)) @ weights
         return {"u_tau": torch.tensor([wall_profiles(self.to_ascending(traj), self.viscosity).u_tau
-                                       for traj in outputs], dtype=torch.float64)}
+                                       for traj in outputs], dtype=torch.float64), "bulk_velocity": bulk}

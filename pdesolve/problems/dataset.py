@@ -404,5 +404,5 @@ def evaluation_data(problem: Problem, solver, path: str | Path) -> tuple[xr.Data
                                outputs=list(problem.outputs) if problem.task == "map" else [])
     other = DatasetProblem(params, source="--data")
     test = select_split(other.evaluation_data(), "test")
-    type(solver).check_grid(grid_from_dataset(test))
+    type(solver).check_grid(grid_from_dataset(test), solver.options)
     return test, other.source_path()

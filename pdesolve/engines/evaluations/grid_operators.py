@@ -5,8 +5,11 @@ Rollout: the prediction for every test sample beside the reference and the relat
 sample (and step). Compare: the model, other runs' models (``--model``) and the problem's classical
 baselines (`pdesolve.problems.base.Baseline`: the reference solver on the model's grid, LES, ...),
 all started from the same test inputs and judged against the reference data on the model's grid;
-turbulent flows (`pdesolve.problems.turbulence.TurbulentFlow`) add the statistics of
-`pdesolve.engines.turbulence_stats`.
+problems with a statistics suite (`pdesolve.engines.statistics_suites`: periodic turbulence, the
+channel) add its statistics. Baselines start from `GridProblem.physical_state` of the stored test
+frame and their outputs are stored back with `GridProblem.stored_fields` (the channel stores
+fluctuations about a mean profile). A dataset's ``reference_label`` attribute (e.g. a stand-in for
+filtered DNS) is part of every title.
 """
 
 from __future__ import annotations
@@ -26,10 +29,8 @@ from pdesolve.engines import figures
 from pdesolve.engines.evaluation import Artifact, ComparisonResult, Evaluation, RolloutResult
 from pdesolve.engines.evaluations.verdict import baseline_verdict
 from pdesolve.engines.rollout import predict_trajectory
-from pdesolve.engines.turbulence_stats import LEGEND as TURBULENCE_LEGEND
-from pdesolve.engines.turbulence_stats import compare_turbulence
+from pdesolve.engines.statistics_suites import suite_for
 from pdesolve.metrics import energy_spectrum, relative_l2, spectrum_log_error
-from pdesolve.problems.turbulence import TurbulentFlow
 
 ERROR_SPEC = FieldSpec("rel_l2_error", "1", "relative L2 error of the prediction (per sample)")
 
@@ -62,6 +63,12 @@ class GridOperatorEvaluation(Evaluation):
     @property
     def outputs(self) -> list[str]:
         return list(self.solver.setup["outputs"])
+
+    @property
+    def title(self) -> str:
+        """The case's name, with the data's ``reference_label`` (what the reference is) where it has one."""
+        label = self.context.data.attrs.get("reference_label")
+        return f"{self.resolved.name} [reference: {label}]" if label else self.resolved.name
 
     def output_dataset(self, prediction: torch.Tensor, reference: torch.Tensor, grid: Grid,
                        times: np.ndarray | None) -> xr.Dataset:
@@ -116,37 +123,43 @@ class GridOperatorEvaluation(Evaluation):
             unit: "wall time of the method on this machine (lower is better)",
         }
         artifacts: list[Artifact] = []
-        turbulence = None
-        if isinstance(problem, TurbulentFlow):  # spectra, PDFs and time series of the velocity
-            turbulence = compare_turbulence(problem.velocity(reference, grid),
-                                            {r.name: problem.velocity(r.prediction, grid) for r in results},
-                                            grid, problem.viscosity, times)
+        suite = suite_for(problem, self.context.data)
+        flow = None
+        if suite is not None:  # the problem family's statistics (spectra, PDFs, profiles, ...)
+            flow = suite.compare(reference, {r.name: r.prediction for r in results}, grid, times)
             for row in rows:
-                row.update(turbulence.row(row["method"]))
-            stats = stats.merge(turbulence.dataset())
-            legend.update(TURBULENCE_LEGEND)
+                row.update(flow.row(row["method"]))
+            stats = stats.merge(flow.dataset())
+            legend.update(suite.legend)
         name = self.outputs[0]
+        title = self.title
         if problem.task == "trajectory":
             artifacts.append(Artifact("error_vs_time.png", lambda p: figures.error_curves(
-                curves, p, title=resolved.name)))
+                curves, p, title=title)))
         if spectra_curves:
             artifacts.append(Artifact("spectra.png", lambda p: figures.spectra(
-                spectra_curves, p, title=f"{resolved.name}: spectrum at the last step")))
+                spectra_curves, p, title=f"{title}: spectrum at the last step")))
         panels = {"reference": reference[0, -1, 0].numpy(),
                   **{r.name: r.prediction[0, -1, 0].numpy() for r in results}}
         artifacts.append(Artifact("fields.png", lambda p: figures.field_panels(
-            panels, p, title=f"{name}, test sample 0, last step", spec=problem.fields[name], grid=grid)))
-        if turbulence is not None:
-            artifacts += turbulence.artifacts(resolved.name)
+            panels, p, title=f"{title}: {name}, test sample 0, last step", spec=problem.fields[name], grid=grid)))
+        if flow is not None:
+            artifacts += flow.artifacts(title)
         labels = [r.name for r in results]
         models = labels[: len(labels) - len(self.baseline_names)]
+        horizon = ""
+        if problem.task == "trajectory":
+            unroll = resolved.case.train.unroll
+            horizon = (f" Rollout: {len(times)} steps from the test inputs, {len(times) / unroll:g}x the training "
+                       f"horizon of {unroll} step(s).")
         return ComparisonResult(
-            title=f"{resolved.name}: {', '.join(models)} against {', '.join(self.baseline_names) or 'no baseline'}",
+            title=f"{title}: {', '.join(models)} against {', '.join(self.baseline_names) or 'no baseline'}",
             description=(f"Test samples: {reference.shape[0]}; grid {list(grid.shape)}; hardware: "
                          f"{self.context.hardware}. Errors are relative L2 against the reference data on the "
-                         f"model's grid, mean over samples."),
+                         f"model's grid, mean over samples.{horizon}"),
             rows=rows, legend=legend, statistics=stats, artifacts=artifacts,
-            verdict=baseline_verdict(rows, models[0], self.baseline_names, "rel_l2", unit),
+            verdict=[*baseline_verdict(rows, models[0], self.baseline_names, "rel_l2", unit),
+                     *(flow.verdict(models[0], self.baseline_names) if flow is not None else [])],
             facts={"unit": unit})
 
 
@@ -189,7 +202,7 @@ class TrajectoryEvaluation(GridOperatorEvaluation, kind="operator", task="trajec
             "stopped": traj.stopped,
         }
         figure_args = (ref[0, k:k + m, 0].numpy(), pred[0, :m, 0].numpy(), times[:m], per_step[:, :m].mean(0).numpy())
-        title = f"{self.resolved.name} ({solver.name}), test sample 0"
+        title = f"{self.title} ({solver.name}), test sample 0"
         artifact = Artifact("rollout.png", lambda p: figures.rollout_figure(
             *figure_args, p, name=names[0], title=title, spec=self.problem.fields[names[0]], grid=grid))
         return RolloutResult(ds, metrics, [artifact])
@@ -210,12 +223,12 @@ class TrajectoryEvaluation(GridOperatorEvaluation, kind="operator", task="trajec
             traj, sec = _timed(lambda m=model: predict_trajectory(
                 m.predict, ref_all[:, k - m.window:k], steps, description=f"rollout {m.label}"))
             results.append(MethodPrediction(model.label, traj.frames, sec))
-        start = ref_all[:, k - 1].to(device, torch.float64)  # baselines run on the compare device
+        # baselines run on the compare device, from the physical state of the stored frame
+        start = problem.physical_state(ref_all[:, k - 1].double(), test).to(device)
         available = problem.baselines()
         for b in baselines:
-            pred, sec = _timed(lambda b=b: available[b].run(problem, start, grid, float(t[k - 1]), times)
-                               .float().cpu())
-            results.append(MethodPrediction(b, pred, sec))
+            pred, sec = _timed(lambda b=b: available[b].run(problem, start, grid, float(t[k - 1]), times).cpu())
+            results.append(MethodPrediction(b, problem.stored_fields(pred.double(), test).float(), sec))
         span = float(times[-1] - t[k - 1])
         return self.score_methods(results, reference, grid, times, "s per time unit per sample",
                                   span * ref_all.shape[0])
@@ -243,7 +256,7 @@ class MapEvaluation(GridOperatorEvaluation, kind="operator", task="map"):
         metrics = {"steps": 1, "rollout_rel_l2": float(err.mean()), "final_step_rel_l2": float(err.mean()),
                    "seconds_per_sample": seconds / x.shape[0], "stopped": None}
         figure_args = (ref[:1, 0].numpy(), pred[:1, 0].numpy(), np.zeros(1), err[:1].numpy())
-        title = f"{self.resolved.name} ({solver.name}), test sample 0"
+        title = f"{self.title} ({solver.name}), test sample 0"
         artifact = Artifact("rollout.png", lambda p: figures.rollout_figure(
             *figure_args, p, name=names[0], title=title, spec=self.problem.fields[names[0]], grid=grid))
         return RolloutResult(ds, metrics, [artifact])
