@@ -203,6 +203,8 @@ def main(argv: list[str] | None = None) -> dict:
                              "geometries: unseen random geometries (default)")
     parser.add_argument("--gpu", action="store_true", help="--protocol paper: the 3-D GPU job, 64^3 -> 128^3 "
                                                            "on CUDA (with --smoke: toy sizes on the CPU)")
+    parser.add_argument("--obstacle", choices=["none", "sphere"],
+                        help="--protocol paper: the empty open-top box or the box with the sphere (default: case's)")
     parser.add_argument("--epochs2d", type=int, help="train the 2-D case this long (default: the case's)")
     parser.add_argument("--epochs3d", type=int, help="train the 3-D case this long (default: the case's)")
     parser.add_argument("--run2d")
@@ -216,8 +218,8 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     if args.protocol == "paper":
         return paper_main(args, argv)
-    if args.gpu:
-        parser.error("--gpu is an option of --protocol paper")
+    if args.gpu or args.obstacle:
+        parser.error("--gpu and --obstacle are options of --protocol paper")
     out = harness.output(args, "dcdm")
     saved = harness.read_json(out / "dcdm.json")
     if args.markdown_only:
@@ -484,9 +486,12 @@ PAPER_RHS = {(3, 64): 1}
 PAPER_RHS_DEFAULT = 2
 
 
-def paper_case(dim: int, gpu: bool, smoke: bool, runs: Path) -> tuple[list[str], str]:
+def paper_case(dim: int, gpu: bool, smoke: bool, runs: Path, obstacle: str | None) -> tuple[list[str], str]:
     """The overrides of the paper case for this job, and the device it trains on."""
     overrides = [] if gpu else ["train.threads=1", *PAPER_CPU[dim]]
+    if obstacle is not None:
+        overrides += [f"problem.paper_obstacle={obstacle}"] + (["problem.paper_sphere_radius=null"]
+                                                               if obstacle == "none" else [])
     if smoke:
         overrides = [*overrides, *PAPER_SMOKE, f"problem.resolution={PAPER_SMOKE_SIZE[dim]}",
                      f"data.cache_dir={runs / 'data'}"]
@@ -518,7 +523,7 @@ def paper_main(args: argparse.Namespace, argv: list[str] | None) -> dict:
     runs_dir = harness.work_dir(args, ROOT / "runs", args.runs)
     job = "gpu" if gpu else "cpu"
     for dim in dims:
-        overrides, train_device = paper_case(dim, gpu, args.smoke, runs_dir)
+        overrides, train_device = paper_case(dim, gpu, args.smoke, runs_dir, args.obstacle)
         t0 = time.perf_counter()
         given = getattr(args, f"run{dim}d")
         if given:
@@ -526,7 +531,8 @@ def paper_main(args: argparse.Namespace, argv: list[str] | None) -> dict:
         else:
             case = load_case(ROOT / "cases" / f"poisson_dcdm_paper_{dim}d.yaml", overrides)
             stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-            summary = train_case(case, run_dir=runs_dir / f"bench-dcdm-paper-{dim}d-{job}-{stamp}",
+            summary = train_case(case, run_dir=runs_dir / f"bench-dcdm-paper-{dim}d-{args.obstacle or 'case'}-{job}-"
+                                                        f"{stamp}",
                                  device=train_device, rollout=False)
             run = RunDir.open(summary.run_dir)
         solver = run.load_solver(device)
@@ -544,6 +550,7 @@ def paper_main(args: argparse.Namespace, argv: list[str] | None) -> dict:
             "final_val_loss": metrics[-1]["val_rel_l2"] if metrics else None,
             "wall_seconds_incl_data": time.perf_counter() - t0}
         rows = []
+        key = f"{dim}d-{p.paper_obstacle}-{job}"
         for n in (p.resolution, 2 * p.resolution):
             problem = PoissonObstacles({**p.model_dump(), "resolution": n})
             systems, rhs = paper_test(problem, PAPER_RHS.get((dim, n), PAPER_RHS_DEFAULT))
@@ -558,11 +565,11 @@ def paper_main(args: argparse.Namespace, argv: list[str] | None) -> dict:
                              **summary_row(name, rs, (PAPER_TOL,))})
                 print(json.dumps(rows[-1]), flush=True)
             figures.residual_histories(
-                history_curves(reports), out / f"dcdm_paper_residuals_{dim}d_{n}.png",
-                title=f"{dim}-D {n}^{dim}, the paper's geometry (DCDM trained at {p.resolution}^{dim})",
+                history_curves(reports), out / f"dcdm_paper_residuals_{dim}d_{p.paper_obstacle}_{n}.png",
+                title=f"{dim}-D {n}^{dim}, open-top box, obstacle {p.paper_obstacle} "
+                      f"(DCDM trained at {p.resolution}^{dim})",
                 tolerances=(PAPER_TOL,))
-            record = harness.read_json(out / "dcdm_paper.json") or {"jobs": {}}  # re-read: another
-            key = f"{dim}d-{job}"                                               # dimension may run beside
+            record = harness.read_json(out / "dcdm_paper.json") or {"jobs": {}}  # re-read: other jobs may run
             record["jobs"][key] = {"training": training, "rows": rows, "environment": env,
                                    "machine": harness.machine(env) if device == "cuda" else
                                    f"{cpu_name()}, {env['cpu_count']} cores (shared), torch threads 1",
@@ -579,7 +586,8 @@ def paper_markdown(record: dict) -> str:
     """The section of dcdm_paper.json: one table per job (dimension, CPU or GPU), then the verdict."""
     lines = ["## DCDM under the paper's protocol (one geometry, reuse one size up)", "",
              "Kaneda et al.'s own protocol, as their code runs it: ONE geometry -- the open-top box (Neumann "
-             "walls, Dirichlet top face) with a centred solid sphere (a disc in 2-D) -- and its one matrix; "
+             "walls, Dirichlet top face), empty or with a centred solid sphere (a disc in 2-D) -- and its one "
+             "matrix; "
              "the network (the paper's N = 64 layout, 16 channels) is trained on random combinations of "
              "Lanczos Ritz vectors of that matrix (the lowest 55 % weighted x9) with the self-supervised "
              "loss, then tested on the same geometry at the training size N and, reused unchanged, at 2N. "
@@ -593,11 +601,13 @@ def paper_markdown(record: dict) -> str:
     for key, job in sorted(record["jobs"].items()):
         t = job["training"]
         dim = int(key[0])
+        box = "the empty open-top box" if t["paper_obstacle"] == "none" else \
+            f"the open-top box with a centred {'sphere' if dim == 3 else 'disc'} of radius {t['paper_sphere_radius']:g}"
         where = ("GPU rows" if t["device"] == "cuda" else "**CPU rows** (no GPU was lent: the paper's 3-D "
                  "64^3 -> 128^3 GPU job is prepared as `--protocol paper --gpu`, not run)"
                  if dim == 3 else "**CPU rows** (no GPU lent)")
         overrides = ", ".join(f"`{o}`" for o in t["overrides"] if not o.startswith("data.cache_dir")) or "none"
-        lines += [f"### {dim}-D, trained at {t['resolution']}^{dim}: {where}", "",
+        lines += [f"### {dim}-D, {box}, trained at {t['resolution']}^{dim}: {where}", "",
                   f"Machine: {job['machine']}; {job['date']}; command `{job['environment']['command']}`"
                   + (" (smoke run at toy sizes: a check of the script, not a result)"
                      if job["environment"].get("smoke") else "") + ".", "",
@@ -610,7 +620,8 @@ def paper_markdown(record: dict) -> str:
                   markdown_table([{c: fmt(r[c]) for c in PAPER_COLUMNS} for r in job["rows"]]).rstrip(), "",
                   paper_verdict(job["rows"]), "",
                   "Residual histories: " + ", ".join(
-                      f"`dcdm_paper_residuals_{dim}d_{n}.png`" for n in sorted({r["n"] for r in job["rows"]})), ""]
+                      f"`dcdm_paper_residuals_{dim}d_{t['paper_obstacle']}_{n}.png`"
+                      for n in sorted({r["n"] for r in job["rows"]})), ""]
     return "\n".join(lines)
 
 

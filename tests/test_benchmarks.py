@@ -96,14 +96,15 @@ def test_dcdm_paper_protocol_runs_at_its_tiniest_size(flags, tmp_path):
     before = snapshot(RESULTS)
     record = script("dcdm").main(["--protocol", "paper", *flags, "--smoke", "--out", str(tmp_path)])
     assert snapshot(RESULTS) == before
-    assert sorted(record["jobs"]) == (["3d-gpu"] if flags else ["2d-cpu", "3d-cpu"])
+    assert sorted(record["jobs"]) == (["3d-sphere-gpu"] if flags else ["2d-sphere-cpu", "3d-sphere-cpu"])
     for key, job in record["jobs"].items():
         sizes = sorted({r["n"] for r in job["rows"]})
         assert len(sizes) == 2 and sizes[1] == 2 * sizes[0] == 2 * job["training"]["resolution"]
         assert {r["method"] for r in job["rows"]} == {"cg", "ic_pcg", "amg_pcg", "dcdm_k2"}
         assert all(r["cap"] == 100 for r in job["rows"] if r["method"] == "dcdm_k2")
         assert job["environment"]["smoke"] and "--protocol paper" in job["environment"]["command"]
-        assert all((tmp_path / f"dcdm_paper_residuals_{key[:2]}_{n}.png").is_file() for n in sizes)
+        obstacle = job["training"]["paper_obstacle"]
+        assert all((tmp_path / f"dcdm_paper_residuals_{key[:2]}_{obstacle}_{n}.png").is_file() for n in sizes)
     text = (tmp_path / "dcdm_paper.md").read_text()
     assert "CPU rows" in text and "is **" in text
 
