@@ -88,6 +88,33 @@ def test_script_runs_at_its_tiniest_size(name, tmp_path):
     assert all("--smoke" in r["command"] for r in records)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("flags", [[], ["--gpu"]], ids=["cpu", "gpu"])
+def test_dcdm_paper_protocol_runs_at_its_tiniest_size(flags, tmp_path):
+    """``dcdm.py --protocol paper`` (and the prepared GPU job, on the CPU at toy sizes): a section with
+    rows at N and 2N per dimension, a figure per size, nothing written into benchmarks/."""
+    before = snapshot(RESULTS)
+    record = script("dcdm").main(["--protocol", "paper", *flags, "--smoke", "--out", str(tmp_path)])
+    assert snapshot(RESULTS) == before
+    assert sorted(record["jobs"]) == (["3d-sphere-gpu"] if flags else ["2d-sphere-cpu", "3d-sphere-cpu"])
+    for key, job in record["jobs"].items():
+        sizes = sorted({r["n"] for r in job["rows"]})
+        assert len(sizes) == 2 and sizes[1] == 2 * sizes[0] == 2 * job["training"]["resolution"]
+        assert {r["method"] for r in job["rows"]} == {"cg", "ic_pcg", "amg_pcg", "dcdm_k2"}
+        assert all(r["cap"] == 100 for r in job["rows"] if r["method"] == "dcdm_k2")
+        assert job["environment"]["smoke"] and "--protocol paper" in job["environment"]["command"]
+        obstacle = job["training"]["paper_obstacle"]
+        assert all((tmp_path / f"dcdm_paper_residuals_{key[:2]}_{obstacle}_{n}.png").is_file() for n in sizes)
+    text = (tmp_path / "dcdm_paper.md").read_text()
+    assert "CPU rows" in text and "is **" in text
+
+
+def test_dcdm_gpu_flag_belongs_to_the_paper_protocol():
+    with pytest.raises(SystemExit) as exit_:
+        script("dcdm").main(["--gpu", "--smoke"])
+    assert exit_.value.code == 2
+
+
 # ------------------------------------------------------------------ recorded sections re-render
 def same_text(a: str, b: str) -> bool:
     """Equal up to runs of spaces (table cells) and a tuple printed as a list (a load average)."""
@@ -132,6 +159,10 @@ def rendered(name: str, tmp: Path) -> dict[str, str]:
     if name == "dcdm":
         script(name).main(["--markdown-only", "--out", str(copied(tmp, "dcdm.json", "dcdm_residuals_*.png"))])
         return {"dcdm.md": (tmp / "dcdm.md").read_text()}
+    if name == "dcdm_paper":
+        script("dcdm").main(["--protocol", "paper", "--markdown-only", "--out",
+                             str(copied(tmp, "dcdm_paper.json", "dcdm_paper_residuals_*.png"))])
+        return {"dcdm_paper.md": (tmp / "dcdm_paper.md").read_text()}
     if name == "um2n":
         return {"um2n.md": script(name).report(r("um2n"))}
     if name == "lsm_step_time":
@@ -144,7 +175,7 @@ def rendered(name: str, tmp: Path) -> dict[str, str]:
 
 
 RENDERED = ["taylor_green", "hit_les", "ifactformer", "mg_tfno", "lsm_vs_fno", "gp_spectral", "enf2enf",
-            "enf2enf_zero_code", "enf2enf_schedule", "dcdm", "um2n", "lsm_step_time", "insr", "channel"]
+            "enf2enf_zero_code", "enf2enf_schedule", "dcdm", "dcdm_paper", "um2n", "lsm_step_time", "insr", "channel"]
 
 
 @pytest.mark.parametrize("name", RENDERED)

@@ -6,12 +6,20 @@ discretised by the cell-centred 5-point (2-D) or 7-point (3-D) stencil and scale
     (A p)_i = sum over the 2d faces of cell i of  w_f p_i  -  sum over fluid neighbours j of  p_j
 
 with face weight ``w_f`` = 1 towards a fluid neighbour, 0 at a solid cell or a Neumann wall (no
-flux), and 2 at a Dirichlet face (``p = 0`` on the face, ghost value ``-p_i``). Geometries:
+flux), and 2 at a Dirichlet face (``p = 0`` on the face, ghost value ``-p_i``). Two protocols:
+
+``protocol: geometries`` (the default) -- every sample its own geometry (``geometry``):
 
 * ``obstacles`` -- random solid balls and boxes; Neumann at the solids and on every wall except
   the top face (last axis, high end), which is Dirichlet (an open boundary). With
   ``open_top = false`` the container is closed and every fluid component is singular.
 * ``box`` -- no obstacles, Dirichlet on every face (the textbook SPD system).
+
+``protocol: paper`` -- Kaneda et al.'s: ONE geometry, one matrix shared by every sample: the
+open-top box (Neumann walls, Dirichlet top face), empty or with a centred solid sphere/disc
+(``paper_obstacle``, ``paper_sphere_radius``); the training vectors of every sample are
+combinations of the Ritz vectors of that one matrix. Fields of one protocol given with the other
+are rejected.
 
 **The matrix is rebuilt from the fluid mask alone** (plus the parameters above): `system` turns a
 mask into a `GridSystem`, `stencil` into a batched matrix-free torch operator with the same
@@ -23,8 +31,8 @@ right-hand sides are projected onto the range (per-component mean removed).
 Generated data per sample (see docs/backends/dcdm.md): the mask ``fluid``, a test right-hand side
 ``rhs`` (minus the discrete divergence of a smooth random velocity field with no flux through
 solids and walls, projected, unit norm) and ``training_rhs``, DCDM's training vectors: random
-combinations of Lanczos Ritz vectors of the sample's matrix, the lowest modes weighted up
-(Kaneda et al. 2023, ``datasetcreate.py``).
+combinations of Lanczos Ritz vectors of the sample's matrix (`ritz_vectors`), the lowest modes
+weighted up (`combine_ritz`; Kaneda et al. 2023, ``datasetcreate.py``).
 """
 
 from __future__ import annotations
@@ -32,13 +40,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 import xarray as xr
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from scipy.linalg import eigh_tridiagonal
 
 from pdesolve.data.fields import FieldSpec
@@ -56,15 +64,33 @@ from pdesolve.progress import make_progress
 RITZ_NULL = 1e-8  # Ritz values below this (relative to the largest) are null-space modes
 
 
+GEOMETRIES_FIELDS = ("geometry", "open_top", "obstacles", "obstacle_size")  # protocol: geometries only
+PAPER_FIELDS = ("paper_obstacle", "paper_sphere_radius")                   # protocol: paper only
+GEOMETRIES_DEFAULTS = {"geometry": "obstacles", "open_top": True, "obstacles": (1, 4), "obstacle_size": (0.06, 0.18)}
+PAPER_DEFAULTS = {"paper_obstacle": "none"}
+
+
 class PoissonObstaclesParams(ProblemParams):
     ndim: Literal[2, 3] = Field(2, description="2-D (5-point) or 3-D (7-point) grid")
     resolution: int = Field(64, ge=4, description="cells per side of the unit box")
-    geometry: Literal["obstacles", "box"] = Field(
-        "obstacles", description="random solids with an open top, or a plain all-Dirichlet box")
-    open_top: bool = Field(True, description="obstacles: Dirichlet top face (false: closed, singular)")
-    obstacles: tuple[int, int] = Field((1, 4), description="min and max number of solid obstacles")
-    obstacle_size: tuple[float, float] = Field(
-        (0.06, 0.18), description="min and max obstacle radius / half-width, in box lengths")
+    protocol: Literal["geometries", "paper"] = Field(
+        "geometries", description="geometries: a random geometry per sample; paper: Kaneda et al.'s one "
+                                  "geometry (one matrix, Ritz-vector right-hand sides of it)")
+    geometry: Literal["obstacles", "box"] | None = Field(
+        None, description="geometries: random solids with an open top, or a plain all-Dirichlet box "
+                          "(default obstacles)")
+    open_top: bool | None = Field(None, description="geometries, obstacles: Dirichlet top face (false: closed, "
+                                                    "singular; default true)")
+    obstacles: tuple[int, int] | None = Field(
+        None, description="geometries: min and max number of solid obstacles (default [1, 4])")
+    obstacle_size: tuple[float, float] | None = Field(
+        None, description="geometries: min and max obstacle radius / half-width, in box lengths "
+                          "(default [0.06, 0.18])")
+    paper_obstacle: Literal["none", "sphere"] | None = Field(
+        None, description="paper: the open-top box empty, or with a centred solid sphere (disc in 2-D); "
+                          "default none")
+    paper_sphere_radius: float | None = Field(
+        None, gt=0, lt=0.5, description="paper, sphere: its radius in box lengths (default 0.2)")
     lanczos_steps: int = Field(200, ge=4, description="Lanczos steps (Ritz vectors) per system")
     rhs_per_system: int = Field(16, ge=1, description="training right-hand sides per system")
     low_mode_fraction: float = Field(
@@ -72,8 +98,29 @@ class PoissonObstaclesParams(ProblemParams):
                                       "reference: (m/2 + 500)/m with m = 10,000")
     low_mode_weight: float = Field(9.0, ge=1, description="weight of the low modes' coefficients")
 
+    @field_validator(*GEOMETRIES_FIELDS, *PAPER_FIELDS)
+    @classmethod
+    def _of_the_protocol(cls, value, info: ValidationInfo):
+        protocol = info.data.get("protocol", "geometries")
+        owner = "paper" if info.field_name in PAPER_FIELDS else "geometries"
+        if value is not None and protocol != owner:
+            raise ValueError(f"only with protocol: {owner} (this case has protocol: {protocol})")
+        if info.field_name == "paper_sphere_radius" and value is not None \
+                and info.data.get("paper_obstacle") != "sphere":
+            raise ValueError("only with paper_obstacle: sphere")
+        return value
+
     @model_validator(mode="after")
     def _ranges(self):
+        """The protocol's defaults filled in, then the geometries' ranges checked."""
+        own = GEOMETRIES_DEFAULTS if self.protocol == "geometries" else PAPER_DEFAULTS
+        for name, value in own.items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
+        if self.protocol == "paper":
+            if self.paper_obstacle == "sphere" and self.paper_sphere_radius is None:
+                self.paper_sphere_radius = 0.2
+            return self
         if not 0 <= self.obstacles[0] <= self.obstacles[1]:
             raise ValueError("obstacles must be (min, max) with 0 <= min <= max")
         if not 0 < self.obstacle_size[0] <= self.obstacle_size[1] < 0.5:
@@ -173,6 +220,42 @@ class PoissonStencil:
         return PoissonStencil(self.diagonal.to(device, dtype), tuple(x.to(device, dtype) for x in self.links))
 
 
+# ------------------------------------------------------------------------------ Ritz vectors
+class Ritz(NamedTuple):
+    """Ritz pairs of a symmetric matrix, ascending: ``values (k,)`` and ``vectors (k, m)`` (float64,
+    orthonormal rows on the system's active cells)."""
+
+    values: np.ndarray
+    vectors: torch.Tensor
+
+
+def ritz_vectors(system: GridSystem, steps: int, rng: np.random.Generator) -> Ritz:
+    """The Ritz pairs of ``steps`` Lanczos steps on ``system``'s matrix (fewer if an invariant
+    subspace is found), started from ``A g`` with ``g`` Gaussian, projected onto the range; full
+    reorthogonalisation (twice per step) against the whole basis."""
+    a = system.matrix
+    steps = min(steps, system.size)
+    basis = torch.zeros((steps, system.size), dtype=torch.float64)  # torch: its BLAS threads behave
+    alpha, beta = np.zeros(steps), np.zeros(steps)                  # on a shared CPU, NumPy's spin
+    v = system.project(torch.from_numpy(a @ rng.standard_normal(system.size)))
+    basis[0] = v / torch.linalg.vector_norm(v)
+    m = steps
+    for j in range(steps):
+        w = torch.from_numpy(a @ basis[j].numpy())
+        alpha[j] = float(basis[j] @ w)
+        for _ in range(2):
+            w = w - basis[: j + 1].T @ (basis[: j + 1] @ w)
+        if j + 1 == steps:
+            break
+        beta[j] = float(torch.linalg.vector_norm(w))
+        if beta[j] <= 1e-10 * abs(alpha[j]):  # invariant subspace found
+            m = j + 1
+            break
+        basis[j + 1] = w / beta[j]
+    values, vectors = eigh_tridiagonal(alpha[:m], beta[: m - 1])
+    return Ritz(values, torch.from_numpy(vectors.T.copy()) @ basis[:m])
+
+
 # ------------------------------------------------------------------------ classical baselines
 class LinearBaseline:
     """A classical Krylov method for `pdesolve compare` on ``linear`` problems.
@@ -257,13 +340,17 @@ class PoissonObstacles(Problem, name="poisson_obstacles"):
         d = self.params.ndim
         if self.params.geometry == "box":
             return [(axis, side) for axis in range(d) for side in (0, 1)]
-        return [(d - 1, 1)] if self.params.open_top else []
+        return [(d - 1, 1)] if self.params.protocol == "paper" or self.params.open_top else []
 
     def fluid_mask(self, seed: int, index: int, resolution: int | None = None) -> np.ndarray:
-        """The boolean fluid mask of sample ``index`` (depends only on ``seed`` and ``index``)."""
+        """The boolean fluid mask of sample ``index`` (depends only on ``seed`` and ``index``; under
+        ``protocol: paper`` on neither: the one geometry)."""
         grid = self.grid(resolution)
         fluid = np.ones(grid.shape, bool)
-        if self.params.geometry == "obstacles":
+        if self.params.protocol == "paper":
+            if self.params.paper_obstacle == "sphere":
+                fluid &= sum((x - 0.5) ** 2 for x in grid.mesh()) > self.params.paper_sphere_radius ** 2
+        elif self.params.geometry == "obstacles":
             rng = np.random.default_rng(sample_seed(seed, index, "geometry"))
             centres = grid.mesh()
             lo, hi = self.params.obstacles
@@ -335,38 +422,20 @@ class PoissonObstacles(Problem, name="poisson_obstacles"):
         return b / np.linalg.norm(b)
 
     def training_vectors(self, system: GridSystem, count: int, rng: np.random.Generator) -> np.ndarray:
-        """``count`` unit-norm combinations of Ritz vectors of the system, ``(count, m)``.
+        """``count`` unit-norm training right-hand sides of one system, ``(count, m)``:
+        `combine_ritz` of its `ritz_vectors` (`lanczos_steps` steps)."""
+        return self.combine_ritz(ritz_vectors(system, self.params.lanczos_steps, rng), count, rng)
 
-        Lanczos with full reorthogonalisation from ``A g`` (``g`` Gaussian) for `lanczos_steps`
-        steps; Ritz pairs of the tridiagonal matrix sorted ascending; near-zero Ritz values
-        (null space) dropped; coefficients N(0, 1), times `low_mode_weight` for the lowest
-        `low_mode_fraction` of the Ritz vectors.
-        """
-        a = system.matrix
-        steps = min(self.params.lanczos_steps, system.size)
-        basis = torch.zeros((steps, system.size), dtype=torch.float64)  # torch: its BLAS threads behave
-        alpha, beta = np.zeros(steps), np.zeros(steps)                  # on a shared CPU, NumPy's spin
-        v = system.project(torch.from_numpy(a @ rng.standard_normal(system.size)))
-        basis[0] = v / torch.linalg.vector_norm(v)
-        m = steps
-        for j in range(steps):
-            w = torch.from_numpy(a @ basis[j].numpy())
-            alpha[j] = float(basis[j] @ w)
-            for _ in range(2):  # full reorthogonalisation, twice for stability
-                w = w - basis[: j + 1].T @ (basis[: j + 1] @ w)
-            if j + 1 == steps:
-                break
-            beta[j] = float(torch.linalg.vector_norm(w))
-            if beta[j] <= 1e-10 * abs(alpha[j]):  # invariant subspace found
-                m = j + 1
-                break
-            basis[j + 1] = w / beta[j]
-        values, vectors = eigh_tridiagonal(alpha[:m], beta[: m - 1])
-        keep = values > RITZ_NULL * values.max()
-        ritz = torch.from_numpy(vectors[:, keep].T.copy()) @ basis[:m]
-        coeffs = torch.from_numpy(rng.standard_normal((count, ritz.shape[0])))
-        coeffs[:, : int(round(self.params.low_mode_fraction * ritz.shape[0]))] *= self.params.low_mode_weight
-        b = (coeffs @ ritz).numpy()
+    def combine_ritz(self, ritz: Ritz, count: int, rng: np.random.Generator) -> np.ndarray:
+        """``count`` unit-norm random combinations of Ritz vectors, ``(count, m)``: null-space modes
+        (Ritz values below `RITZ_NULL` times the largest) dropped, coefficients N(0, 1), times
+        `low_mode_weight` for the lowest `low_mode_fraction` of all the Ritz vectors (the reference's
+        ``m/2 + theta`` of ``m``, counted from the lowest non-null one)."""
+        keep = ritz.values > RITZ_NULL * ritz.values.max()
+        vectors = ritz.vectors[torch.from_numpy(keep)]
+        coeffs = torch.from_numpy(rng.standard_normal((count, vectors.shape[0])))
+        coeffs[:, : int(round(self.params.low_mode_fraction * len(ritz.values)))] *= self.params.low_mode_weight
+        b = (coeffs @ vectors).numpy()
         return b / np.linalg.norm(b, axis=1, keepdims=True)
 
     # ------------------------------------------------------------------------------ data
@@ -375,6 +444,8 @@ class PoissonObstacles(Problem, name="poisson_obstacles"):
 
     def generate(self, n, seed, *, resolution=None, device="cpu", batch_size=32):
         """``n`` samples (geometry, test right-hand side, training vectors); CPU/NumPy, float64.
+        Under ``protocol: paper`` every sample has the one geometry, and its training vectors combine
+        the Ritz vectors of that one matrix (one Lanczos run for all samples).
 
         ``resolution`` (an int) overrides the parameter; ``device`` and ``batch_size`` are unused.
         """
@@ -382,16 +453,25 @@ class PoissonObstacles(Problem, name="poisson_obstacles"):
             raise UserError("expected one integer (cells per side) for this problem", field="data.resolution")
         grid = self.grid(resolution)
         masks, rhs, vectors = [], [], []
+        shared = None  # protocol paper: the one geometry's system and Ritz pairs
+        if self.params.protocol == "paper":
+            mask = self.fluid_mask(seed, 0, resolution)
+            system = self.system(mask)
+            shared = ritz_vectors(system, self.params.lanczos_steps,
+                                  np.random.default_rng(sample_seed(seed, 0, "ritz")))
         with make_progress() as bar:
             task = bar.add_task(f"generate {self.name}", total=n, status="")
             for i in range(n):
-                mask = self.fluid_mask(seed, i, resolution)
-                system = self.system(mask)
+                if shared is None:
+                    mask = self.fluid_mask(seed, i, resolution)
+                    system = self.system(mask)
                 rng = np.random.default_rng(sample_seed(seed, i, "rhs"))
                 masks.append(mask)
                 rhs.append(system.scatter(self.divergence_rhs(system, rng)))
-                vectors.append(np.stack([system.scatter(v) for v in
-                                         self.training_vectors(system, self.params.rhs_per_system, rng)]))
+                count = self.params.rhs_per_system
+                own = self.training_vectors(system, count, rng) if shared is None \
+                    else self.combine_ritz(shared, count, rng)
+                vectors.append(np.stack([system.scatter(v) for v in own]))
                 bar.advance(task)
         return self.to_dataset(np.stack(masks), np.stack(rhs), np.stack(vectors), grid,
                                seed=seed, recipe=self.recipe(n, seed, resolution))
@@ -413,7 +493,7 @@ class PoissonObstacles(Problem, name="poisson_obstacles"):
             title=f"{self.name} systems", recipe=recipe, seed=seed,
             matrix=("A p = sum_faces w_f p_i - sum_fluid_neighbours p_j, w_f = 1 (fluid neighbour), "
                     "0 (solid or Neumann wall), 2 (Dirichlet face); rebuilt from `fluid` and the "
-                    "geometry/open_top parameters"),
+                    "protocol/geometry/open_top parameters"),
             dirichlet_faces=json.dumps(self.dirichlet_faces))
         return xr.Dataset(data, coords=coords, attrs=attrs)
 

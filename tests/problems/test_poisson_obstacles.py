@@ -12,7 +12,8 @@ import torch
 from pdesolve.errors import UserError
 from pdesolve.numerics.grid_systems import GridSystem, direct_solve, load_system, save_system, solve_with
 from pdesolve.numerics.preconditioners import IncompleteCholesky
-from pdesolve.problems.poisson_obstacles import PoissonObstacles
+from pdesolve.numerics.random_fields import sample_seed
+from pdesolve.problems.poisson_obstacles import PoissonObstacles, ritz_vectors
 
 
 def obstacles(**kw):
@@ -158,3 +159,82 @@ def test_system_file_roundtrip_and_errors(tmp_path):
         GridSystem.from_matrix(a, (8, 8))
     with pytest.raises(UserError, match="not symmetric"):
         GridSystem.from_matrix(sp.triu(a).tocsr(), mask.shape)
+
+
+# ------------------------------------------------------------------------------ protocol: paper
+def paper(**kw):
+    return PoissonObstacles({"resolution": 16, "protocol": "paper", "lanczos_steps": 30, "rhs_per_system": 4,
+                             **kw})
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_paper_protocol_has_one_matrix_for_every_sample(ndim):
+    n = 8 if ndim == 3 else 16
+    p = paper(ndim=ndim, resolution=n, paper_obstacle="sphere", paper_sphere_radius=0.25)
+    assert p.dirichlet_faces == [(ndim - 1, 1)]  # the open top; Neumann walls
+    ds = p.generate(3, 0)
+    masks = ds["fluid"].values.astype(bool)
+    assert all(np.array_equal(m, masks[0]) for m in masks)
+    assert not masks[0][(n // 2,) * ndim] and masks[0][(0,) * ndim]  # the centred sphere is solid, corners fluid
+    a = [s.matrix for s in p.systems(ds)]
+    assert all((m != a[0]).nnz == 0 for m in a[1:])
+    assert np.array_equal(p.fluid_mask(5, 9), masks[0])  # seed and index do not matter
+    assert not p.system(masks[0]).singular
+    v = ds["training_rhs"].values  # (sample, vector, *grid): other vectors per sample, all unit norm
+    assert not np.allclose(v[0], v[1])
+    assert np.allclose(np.linalg.norm(v.reshape(12, -1), axis=1), 1.0, atol=1e-5)
+    assert np.abs(v[:, :, ~masks[0]]).max() == 0.0
+    empty = paper(ndim=ndim, resolution=8).fluid_mask(0, 0)
+    assert empty.all()
+
+
+def test_paper_training_vectors_combine_the_ritz_vectors_of_the_one_matrix():
+    p = paper(resolution=8, lanczos_steps=10, rhs_per_system=6)
+    ds = p.generate(2, 0)
+    s = p.system(ds["fluid"].values[0].astype(bool))
+    ritz = ritz_vectors(s, 10, np.random.default_rng(sample_seed(0, 0, "ritz")))
+    basis = ritz.vectors.numpy()  # (10, 64): orthonormal, and the Ritz pairs of the matrix
+    assert np.allclose(basis @ basis.T, np.eye(10), atol=1e-10)
+    assert np.allclose(basis @ (s.matrix @ basis.T), np.diag(ritz.values), atol=1e-8)
+    for sample in range(2):
+        v = np.stack([s.gather(x.astype(np.float64)) for x in ds["training_rhs"].values[sample]])
+        inside = (v @ basis.T) @ basis
+        assert np.allclose(inside, v, atol=1e-6)  # in the span of the one matrix's 10 Ritz vectors
+
+
+def test_combine_ritz_drops_null_modes_and_weights_the_lowest():
+    p = obstacles(open_top=False, obstacles=(0, 0), resolution=8)  # closed box: constants are null
+    s = p.system(p.fluid_mask(0, 0))
+    ritz = ritz_vectors(s, 64, np.random.default_rng(0))
+    b = p.combine_ritz(ritz._replace(values=np.concatenate([[0.0], ritz.values[1:]])), 200,
+                       np.random.default_rng(1))
+    assert np.abs(b.sum(1)).max() < 1e-10  # orthogonal to the constant null vector
+    assert np.allclose(np.linalg.norm(b, axis=1), 1.0)
+    share = lambda w: np.mean(np.sum((w @ ritz.vectors.numpy().T)[:, :35] ** 2, 1))  # noqa: E731
+    plain = obstacles(open_top=False, obstacles=(0, 0), resolution=8, low_mode_weight=1.0)
+    assert share(b) > 0.95 > share(plain.combine_ritz(ritz, 200, np.random.default_rng(1)))
+
+
+@pytest.mark.parametrize("protocol, field, value", [
+    ("paper", "geometry", "box"), ("paper", "open_top", False), ("paper", "obstacles", (0, 1)),
+    ("paper", "obstacle_size", (0.1, 0.2)), ("geometries", "paper_obstacle", "sphere"),
+    ("geometries", "paper_sphere_radius", 0.2), (None, "paper_obstacle", "none")])
+def test_fields_of_the_other_protocol_are_rejected(protocol, field, value):
+    params = {"protocol": protocol, field: value} if protocol else {field: value}
+    with pytest.raises(UserError) as err:
+        PoissonObstacles(params)
+    owner = "paper" if field.startswith("paper") else "geometries"
+    assert err.value.field == f"problem.{field}" and f"only with protocol: {owner}" in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_sphere_radius_only_with_the_sphere():
+    with pytest.raises(UserError, match="only with paper_obstacle: sphere") as err:
+        PoissonObstacles({"protocol": "paper", "paper_obstacle": "none", "paper_sphere_radius": 0.2})
+    assert err.value.field == "problem.paper_sphere_radius"
+    filled = PoissonObstacles({"protocol": "paper", "paper_obstacle": "sphere"}).params
+    assert filled.paper_sphere_radius == 0.2 and filled.geometry is None
+    assert PoissonObstacles(filled.model_dump()).params == filled  # the resolved parameters round-trip
+    plain = PoissonObstacles({}).params
+    assert (plain.protocol, plain.geometry, plain.open_top, plain.paper_obstacle) == \
+        ("geometries", "obstacles", True, None)
