@@ -14,7 +14,8 @@ invariant to the scale of ``q``; the ``b`` are Ritz-vector combinations of the t
 
 The network is `pdesolve.models.dcdm.DCDMNet` (sizes by preset ``dcdm-paper-64`` /
 ``dcdm-paper-128`` or explicitly); it rescales its input to unit RMS per cell, a deviation from
-the reference explained in docs/backends/dcdm.md.
+the reference explained in docs/backends/dcdm.md. With ``geometry_input`` (not in the paper) it
+also takes the fluid mask (on a solve: the system's unknowns) as a second input channel.
 """
 
 from __future__ import annotations
