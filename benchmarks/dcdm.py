@@ -31,6 +31,15 @@ Writes benchmarks/results/dcdm.json, dcdm.md and dcdm_residuals_<dim>d_<n>.png a
 
     .venv/bin/python benchmarks/dcdm.py [--dims 2 3] [--sizes N ...] [--run2d RUN --run3d RUN]
                                         [--epochs2d E --epochs3d E]
+
+``--protocol geometries --mask``: the same steps with the geometry-aware network (not in the paper:
+the fluid mask is a second input channel, ``backend.geometry_input``), 2-D only, trained with
+cases/poisson_dcdm_geometries_mask.yaml at 64^2 and tested at 64^2 and 128^2 against the target of
+issue 21 (fewer iterations than IC(0)-PCG at k = 2); the no-mask rows of dcdm.json at the same sizes
+(the same test systems) are copied beside them. Writes dcdm_geometries_mask.json, .md and
+dcdm_geometries_mask_residuals_2d_<n>.png.
+
+    .venv/bin/python benchmarks/dcdm.py --mask [--run2d RUN] [--sizes N ...]
 """
 
 from __future__ import annotations
@@ -84,6 +93,8 @@ SMOKE = ["problem.lanczos_steps=30", "problem.rhs_per_system=8", "problem.obstac
          "problem.obstacle_size=[0.1, 0.2]", "data.n_train=3", "data.n_val=1", "data.n_test=1",
          "backend.channels=4", "train.epochs=1", "train.batch_size=8"]
 SMOKE_SIZES = {2: (12, 16), 3: (8,)}
+MASK = "dcdm_geometries_mask"  # --mask: results stem and the case poisson_<stem>.yaml
+MASK_SIZES = {2: (64, 128)}
 NOTES = {(2, 64): "64^2 disk+stub: CG 249-252, IC 75-76, SA-AMG-PCG 5 (to 1e-4)",
          (3, 32): "32^3 sphere: CG 151, IC 49, SA-AMG-PCG 5 (1e-4); 203/72/7 (1e-6)",
          (3, 64): "64^3 sphere: CG 282, IC 92, SA-AMG-PCG 6 (1e-4); 384/128/8 (1e-6)"}
@@ -111,15 +122,17 @@ def cpu_name() -> str:
     return names[0] if names else harness.cpu_name()
 
 
-def train_or_load(dim: int, epochs: int | None, run: str | None, runs: Path, smoke: bool) -> RunDir:
+def train_or_load(dim: int, epochs: int | None, run: str | None, runs: Path, smoke: bool,
+                  mask: bool = False) -> RunDir:
     if run:
         return RunDir.open(run)
     overrides = ["train.device=cpu", "train.threads=1"] + ([f"train.epochs={epochs}"] if epochs else [])
     if smoke:
         overrides += [*SMOKE, f"problem.resolution={SMOKE_SIZES[dim][0]}", f"data.cache_dir={runs / 'data'}"]
-    case = load_case(ROOT / "cases" / f"poisson_dcdm_{dim}d.yaml", overrides)
+    name = f"poisson_{MASK}" if mask else f"poisson_dcdm_{dim}d"
+    case = load_case(ROOT / "cases" / f"{name}.yaml", overrides)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    summary = train_case(case, run_dir=runs / f"bench-dcdm-{dim}d-{stamp}", device="cpu", rollout=False)
+    summary = train_case(case, run_dir=runs / f"bench-{name[8:]}-{stamp}", device="cpu", rollout=False)
     return RunDir.open(summary.run_dir)
 
 
@@ -205,31 +218,39 @@ def main(argv: list[str] | None = None) -> dict:
                                                            "on CUDA (with --smoke: toy sizes on the CPU)")
     parser.add_argument("--obstacle", choices=["none", "sphere"],
                         help="--protocol paper: the empty open-top box or the box with the sphere (default: case's)")
+    parser.add_argument("--mask", action="store_true",
+                        help="--protocol geometries: the geometry-aware network (fluid mask as a second input "
+                             f"channel), 2-D, cases/poisson_{MASK}.yaml; writes {MASK}.*")
     parser.add_argument("--epochs2d", type=int, help="train the 2-D case this long (default: the case's)")
     parser.add_argument("--epochs3d", type=int, help="train the 3-D case this long (default: the case's)")
     parser.add_argument("--run2d")
     parser.add_argument("--run3d")
-    parser.add_argument("--dims", type=int, nargs="+", default=[2, 3], choices=[2, 3])
+    parser.add_argument("--dims", type=int, nargs="+", choices=[2, 3], help="default 2 3 (--mask: 2)")
     parser.add_argument("--sizes", type=int, nargs="+", help="only these N (rows of other sizes already in "
                                                             "dcdm.json are kept)")
     parser.add_argument("--markdown-only", action="store_true", help="rewrite dcdm.md from dcdm.json")
     parser.add_argument("--runs", default=None, help="where new trainings go (default runs/)")
     harness.add_output(parser)
     args = parser.parse_args(argv)
+    if args.mask and (args.protocol == "paper" or 3 in (args.dims or [])):
+        parser.error("--mask is an option of --protocol geometries, in 2-D (--dims 2)")
+    args.dims = args.dims or ([2] if args.mask else [2, 3])
     if args.protocol == "paper":
         return paper_main(args, argv)
     if args.gpu or args.obstacle:
         parser.error("--gpu and --obstacle are options of --protocol paper")
-    out = harness.output(args, "dcdm")
-    saved = harness.read_json(out / "dcdm.json")
+    stem = MASK if args.mask else "dcdm"
+    out = harness.output(args, stem)
+    saved = harness.read_json(out / f"{stem}.json")
     if args.markdown_only:
         write_markdown(out, saved["meta"], saved["rows"], saved.get("diagnostics", {}),
-                       sorted(out.glob("dcdm_residuals_*.png")))
+                       sorted(out.glob(f"{stem}_residuals_*.png")), mask=args.mask)
         return saved
     env = harness.start(args, __file__, argv, threads=1, seed=TEST_SEED, python=".venv/bin/python")
     runs_dir = harness.work_dir(args, ROOT / "runs", args.runs)
-    sizes = SMOKE_SIZES if args.smoke else SIZES
-    todo = {(d, n) for d in args.dims for n in sizes[d] if args.sizes is None or n in args.sizes}
+    sizes = SMOKE_SIZES if args.smoke else MASK_SIZES if args.mask else SIZES
+    dims = args.dims
+    todo = {(d, n) for d in dims for n in sizes[d] if args.sizes is None or n in args.sizes}
     keep = saved is not None and "commands" in saved["meta"]
     rows = [r for r in saved["rows"] if (r["dim"], r["n"]) not in todo] if keep else []
     meta = saved["meta"] if keep else {"training": {}, "commands": {}}
@@ -239,13 +260,17 @@ def main(argv: list[str] | None = None) -> dict:
         rows.sort(key=lambda r: (r["dim"], r["n"]))
         meta.update({"machine": f"{cpu_name()}, {env['cpu_count']} cores (shared)",
                      "torch_threads": env["torch_threads"], "environment": env})
-        harness.write_json(out / "dcdm.json", {"meta": meta, "rows": rows, "diagnostics": diagnostics})
-        write_markdown(out, meta, rows, diagnostics, sorted(out.glob("dcdm_residuals_*.png")))
+        harness.write_json(out / f"{stem}.json", {"meta": meta, "rows": rows, "diagnostics": diagnostics})
+        write_markdown(out, meta, rows, diagnostics, sorted(out.glob(f"{stem}_residuals_*.png")), mask=args.mask)
 
-    for dim in args.dims:
+    if args.mask:  # the no-mask network's rows on the same test systems, for the comparison
+        recorded = harness.read_json(out / "dcdm.json") or harness.read_json(harness.RESULTS / "dcdm.json")
+        meta["no_mask"] = [r for r in (recorded or {}).get("rows", [])
+                           if (r["dim"], r["n"]) in todo and r["method"].startswith("dcdm")]
+    for dim in dims:
         t0 = time.perf_counter()
         run = train_or_load(dim, args.epochs2d if dim == 2 else args.epochs3d, getattr(args, f"run{dim}d"),
-                            runs_dir, args.smoke)
+                            runs_dir, args.smoke, args.mask)
         solver = run.load_solver("cpu")
         resolved = run.load_case()
         metrics = run.metrics()
@@ -257,6 +282,7 @@ def main(argv: list[str] | None = None) -> dict:
             "batch_size": train.batch_size, "lr": train.lr, "schedule": train.schedule,
             "training_vectors": vectors, "geometries": resolved.case.data.n_train,
             "lanczos_steps": p.lanczos_steps, "resolution": p.resolution,
+            "geometry_input": solver.options.geometry_input,
             "train_seconds": sum(m["seconds"] for m in metrics),
             "final_train_loss": metrics[-1]["train_loss"] if metrics else None,
             "final_val_loss": metrics[-1]["val_rel_l2"] if metrics else None,
@@ -284,8 +310,9 @@ def main(argv: list[str] | None = None) -> dict:
                              "trained_at": p.resolution, "cap": cap, **summary_row(name, rs)})
                 print(json.dumps(rows[-1]), flush=True)
             figures.residual_histories(
-                history_curves(reports), out / f"dcdm_residuals_{dim}d_{n}.png",
-                title=f"{dim}-D {n}^{dim}, unseen obstacles (DCDM trained at {p.resolution}^{dim})",
+                history_curves(reports), out / f"{stem}_residuals_{dim}d_{n}.png",
+                title=f"{dim}-D {n}^{dim}, unseen obstacles (DCDM{' with the mask input' if args.mask else ''} "
+                      f"trained at {p.resolution}^{dim})",
                 tolerances=TOLERANCES)
             if n == p.resolution:
                 diagnostics[f"{dim}d"] = diagnose(solver, problem, systems, rhs)
@@ -374,6 +401,36 @@ def verdict(rows: list[dict]) -> str:
         f"{', '.join(fastest)}."])
 
 
+def mask_verdict(rows: list[dict], no_mask: list[dict]) -> str:
+    """Issue 21's target for the geometry-aware network (fewer iterations to 1e-4 than IC(0)-PCG at
+    k = 2 on unseen geometries), and a table against the no-mask network on the same systems."""
+    tol = "1e-04"
+    sizes, before = _by_size(rows), _by_size(no_mask)
+    table, met, missed = [], [], []
+    for (dim, n), methods in sorted(sizes.items()):
+        old = before.get((dim, n), {})
+        entry = {"n": f"{n}^{dim}"}
+        for name in ("cg", "ic_pcg", "amg_pcg"):
+            entry[name] = fmt(methods[name][f"iterations_{tol}"]) if name in methods else "–"
+        for name, label in (("dcdm", "k = 2"), (f"dcdm_k{WINDOW}", f"k = {WINDOW}")):
+            for source, tag in ((old, "no mask"), (methods, "mask")):
+                r = source.get(name)
+                entry[f"DCDM {tag}, {label}"] = "–" if r is None else fmt(r[f"iterations_{tol}"]) \
+                    if _all_reached(r, tol) else f"capped ({r[f'reached_{tol}']})"
+        table.append(entry)
+        dcdm, ic = methods.get("dcdm"), methods.get("ic_pcg")
+        if dcdm is None or ic is None:
+            continue
+        text = f"{n}^{dim} (DCDM k = 2 {fmt(dcdm[f'iterations_{tol}'])}, IC(0) {fmt(ic[f'iterations_{tol}'])})"
+        beats = _all_reached(dcdm, tol) and dcdm[f"iterations_{tol}"] < ic[f"iterations_{tol}"]
+        (met if beats else missed).append(text)
+    return "\n".join([
+        "Iterations to 1e-4 on the unseen test geometries (no-mask rows: the network of `dcdm.md` on the "
+        "same systems, seed 1000):", "", markdown_table(table).rstrip(), "",
+        "Target (issue 21: fewer iterations than IC(0)-PCG at k = 2 on unseen geometries): met at "
+        f"{'; '.join(met) or 'no size'}; not met at {'; '.join(missed) or 'no size'}."])
+
+
 def diagnostics_markdown(diagnostics: dict) -> list[str]:
     """The one-step-loss and window tables of `diagnose`, one pair per dimension."""
     lines: list[str] = []
@@ -426,7 +483,9 @@ def diagnosis_sentence(d: dict) -> str:
     return text
 
 
-def write_markdown(out: Path, meta: dict, rows: list[dict], diagnostics: dict, pngs: list[Path]) -> None:
+def write_markdown(out: Path, meta: dict, rows: list[dict], diagnostics: dict, pngs: list[Path],
+                   mask: bool = False) -> None:
+    """``dcdm.md`` (or, ``mask``, ``dcdm_geometries_mask.md``) from the recorded rows."""
     cols = ["dim", "n", "unknowns", "method", "cap", "reached_1e-04", "iterations_1e-04", "solve_s_1e-04",
             "reached_1e-06", "iterations_1e-06", "solve_s_1e-06", "setup_s", "matvecs", "direction_calls",
             "first_step_loss", "final_residual"]
@@ -440,12 +499,20 @@ def write_markdown(out: Path, meta: dict, rows: list[dict], diagnostics: dict, p
         f"final one-step loss {fmt(v['final_train_loss'])} (training vectors, last epoch mean), "
         f"{fmt(v['final_val_loss'])} (held-out geometries); run `{v['run']}`"
         for k, v in meta["training"].items())
-    lines = ["## DCDM (Kaneda et al., ICML 2023) against CG, IC(0)-PCG and AMG-PCG", "",
+    case = f"cases/poisson_{MASK}.yaml" if mask else "cases/poisson_dcdm_<d>d.yaml"
+    title = ("## DCDM with a geometry-aware network (the fluid mask as a second input channel), unseen geometries"
+             if mask else "## DCDM (Kaneda et al., ICML 2023) against CG, IC(0)-PCG and AMG-PCG")
+    intro = (["Not in the paper: the network sees [residual, fluid mask] (`backend.geometry_input: true`) instead "
+              "of the residual alone, so one network can shape its directions around each obstacle layout; "
+              "the layout (but for the second input channel), loss, kind of training vectors and solve are "
+              "those of the no-mask rows (`dcdm.md`), the amount of training is given below. Trained at one "
+              "size only (the data of one case hold one grid size).", ""] if mask else [])
+    lines = [title, "", *intro,
              f"Machine: {meta['machine']}; torch threads {meta['torch_threads']}, one BLAS thread.", "",
              "Commands (one row of sizes each; wall time includes all methods):", "",
              *[f"- {size}: `{c['command']}` ({c['date']}, {c['seconds'] / 60:.0f} min)"
                for size, c in meta["commands"].items()], "",
-             f"Training (CPU, one thread, `pdesolve train cases/poisson_dcdm_<d>d.yaml`): {training}.", "",
+             f"Training (CPU, one thread, `pdesolve train {case}`): {training}.", "",
              "Test systems: new random obstacle geometries (seed 1000, not seen in training), right-hand "
              "side = minus the divergence of a random velocity, x0 = 0; each network is reused unchanged "
              "at the larger sizes. Iterations and times are means over the systems that reached the "
@@ -457,7 +524,7 @@ def write_markdown(out: Path, meta: dict, rows: list[dict], diagnostics: dict, p
              markdown_table([{c: fmt(r[c]) for c in cols} for r in rows]).rstrip()]
     skipped = [f"{size} (one network call took {sec:.1f} s)"
                for size, sec in meta.get("dcdm_skipped", {}).items()]
-    lines += ["", verdict(rows), "",
+    lines += ["", mask_verdict(rows, meta.get("no_mask", [])) if mask else verdict(rows), "",
               *([f"DCDM was not run at {', '.join(skipped)}: its iterations would not fit the CPU budget "
                  "(compare CG's whole solve time in the table).", ""] if skipped else []),
               *diagnostics_markdown(diagnostics),
@@ -468,7 +535,7 @@ def write_markdown(out: Path, meta: dict, rows: list[dict], diagnostics: dict, p
               "their 2-D DCDM re-implementation (6,000 steps, one geometry): k = 2 68-500 (often capped), "
               "k = 10 68-104 to 1e-4 at 64^2 (§5.3).", "",
               "Figures: " + ", ".join(f"`{p.name}`" for p in pngs), ""]
-    harness.write_text(out / "dcdm.md", "\n".join(lines))
+    harness.write_text(out / f"{MASK if mask else 'dcdm'}.md", "\n".join(lines))
 
 
 # ------------------------------------------------------------------------- --protocol paper

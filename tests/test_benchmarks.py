@@ -115,6 +115,27 @@ def test_dcdm_gpu_flag_belongs_to_the_paper_protocol():
     assert exit_.value.code == 2
 
 
+@pytest.mark.slow
+def test_dcdm_mask_runs_at_its_tiniest_size(tmp_path):
+    """``dcdm.py --mask``: the geometry-aware network (2 input channels) trained and tested at toy
+    sizes, its own section and figures, nothing written into benchmarks/."""
+    before = snapshot(RESULTS)
+    record = script("dcdm").main(["--mask", "--smoke", "--out", str(tmp_path)])
+    assert snapshot(RESULTS) == before
+    assert record["meta"]["training"]["2d"]["geometry_input"] is True
+    assert {r["method"] for r in record["rows"]} == {"cg", "ic_pcg", "amg_pcg", "dcdm", "dcdm_k10"}
+    assert all((tmp_path / f"dcdm_geometries_mask_residuals_2d_{n}.png").is_file() for n in (12, 16))
+    assert not (tmp_path / "dcdm.md").exists()
+    assert "Target (issue 21" in (tmp_path / "dcdm_geometries_mask.md").read_text()
+
+
+@pytest.mark.parametrize("flags", [["--protocol", "paper"], ["--dims", "3"]])
+def test_dcdm_mask_flag_belongs_to_the_2d_geometries_protocol(flags):
+    with pytest.raises(SystemExit) as exit_:
+        script("dcdm").main(["--mask", *flags, "--smoke"])
+    assert exit_.value.code == 2
+
+
 # ------------------------------------------------------------------ recorded sections re-render
 def same_text(a: str, b: str) -> bool:
     """Equal up to runs of spaces (table cells) and a tuple printed as a list (a load average)."""
@@ -159,6 +180,10 @@ def rendered(name: str, tmp: Path) -> dict[str, str]:
     if name == "dcdm":
         script(name).main(["--markdown-only", "--out", str(copied(tmp, "dcdm.json", "dcdm_residuals_*.png"))])
         return {"dcdm.md": (tmp / "dcdm.md").read_text()}
+    if name == "dcdm_geometries_mask":
+        script("dcdm").main(["--mask", "--markdown-only", "--out",
+                             str(copied(tmp, f"{name}.json", f"{name}_residuals_*.png"))])
+        return {f"{name}.md": (tmp / f"{name}.md").read_text()}
     if name == "dcdm_paper":
         script("dcdm").main(["--protocol", "paper", "--markdown-only", "--out",
                              str(copied(tmp, "dcdm_paper.json", "dcdm_paper_residuals_*.png"))])
@@ -175,7 +200,8 @@ def rendered(name: str, tmp: Path) -> dict[str, str]:
 
 
 RENDERED = ["taylor_green", "hit_les", "ifactformer", "mg_tfno", "lsm_vs_fno", "gp_spectral", "enf2enf",
-            "enf2enf_zero_code", "enf2enf_schedule", "dcdm", "dcdm_paper", "um2n", "lsm_step_time", "insr", "channel"]
+            "enf2enf_zero_code", "enf2enf_schedule", "dcdm", "dcdm_paper", "dcdm_geometries_mask", "um2n",
+            "lsm_step_time", "insr", "channel"]
 
 
 @pytest.mark.parametrize("name", RENDERED)

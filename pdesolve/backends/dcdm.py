@@ -14,7 +14,8 @@ invariant to the scale of ``q``; the ``b`` are Ritz-vector combinations of the t
 
 The network is `pdesolve.models.dcdm.DCDMNet` (sizes by preset ``dcdm-paper-64`` /
 ``dcdm-paper-128`` or explicitly); it rescales its input to unit RMS per cell, a deviation from
-the reference explained in docs/backends/dcdm.md.
+the reference explained in docs/backends/dcdm.md. With ``geometry_input`` (not in the paper) it
+also takes the fluid mask (on a solve: the system's unknowns) as a second input channel.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ class DCDMOptions(PresetOptions):
     orthogonalize: int = Field(2, ge=1, description="k: directions each new one is A-orthogonalised against")
     rtol: float = Field(1e-4, gt=0, lt=1, description="where `solve` stops (paper: 1e-4)")
     max_iter: int = Field(1000, gt=0, description="iteration cap of solves (DCDM and, in compare, baselines)")
+    geometry_input: bool = Field(False, description="the network also sees the fluid mask as a second input "
+                                                     "channel (not in the paper; problems with many geometries)")
 
 
 def dcdm_loss(b: torch.Tensor, q: torch.Tensor, aq: torch.Tensor) -> torch.Tensor:
@@ -76,6 +79,16 @@ class DCDMSolver(Solver, name="dcdm"):
 
 
     @classmethod
+    def check_problem(cls, problem, options, *, horizon=1):
+        super().check_problem(problem, options, horizon=horizon)
+        params = getattr(problem, "params", None)
+        single = getattr(params, "protocol", None) == "paper" or getattr(params, "geometry", None) == "box"
+        if options.geometry_input and single:
+            raise UserError("geometry_input: true feeds the fluid mask to the network, and this problem has one "
+                            "geometry (protocol: paper or geometry: box), so the mask carries nothing; "
+                            "set it false", field="backend.geometry_input")
+
+    @classmethod
     def unused_train_fields(cls, problem, options):
         return {**super().unused_train_fields(problem, options),
                 "loss": "it minimises the DCDM residual loss ||b - A q q^T b / q^T A q||^2"}
@@ -90,7 +103,8 @@ class DCDMSolver(Solver, name="dcdm"):
 
     def build(self, setup: dict[str, Any]) -> None:
         o = self.options
-        self.network = DCDMNet(int(setup["ndim"]), o.channels, o.full_blocks, o.coarse_blocks, o.up_blocks)
+        self.network = DCDMNet(int(setup["ndim"]), o.channels, o.full_blocks, o.coarse_blocks, o.up_blocks,
+                               geometry_input=o.geometry_input)
 
     # ------------------------------------------------------------------------------ fit
     def fit(self, problem, data: xr.Dataset, trainer: Trainer) -> FitReport:
@@ -128,12 +142,14 @@ class DCDMSolver(Solver, name="dcdm"):
         device = self.device
         index = torch.as_tensor(system.active, device=device)
         n = int(np.prod(system.shape))
+        mask = torch.as_tensor(system.mask, dtype=torch.float32, device=device).view(1, 1, *system.shape) \
+            if network.geometry_input else None  # the active cells: the fluid mask of the problem's systems
 
         @torch.no_grad()
         def direction(r: torch.Tensor) -> torch.Tensor:
             grid = torch.zeros(n, dtype=torch.float32, device=device)
             grid[index] = (r / torch.linalg.vector_norm(r)).float()
-            q = network(grid.view(1, 1, *system.shape)).view(-1)
+            q = network(grid.view(1, 1, *system.shape), mask).view(-1)
             return q[index].to(torch.float64)
 
         return direction
@@ -212,5 +228,6 @@ class _TrainingVectors:
         index = index.to(self.vectors.device)
         system, vector = index // self.per, index % self.per
         b = self.vectors[system, vector].unsqueeze(1)
-        q = network(b).float() * self.mask[system].unsqueeze(1)
+        mask = self.mask[system].unsqueeze(1)
+        q = network(b, mask if network.geometry_input else None).float() * mask
         return dcdm_loss(b, q, self.stencil.select(system).matvec(q))

@@ -41,12 +41,17 @@ PRESETS = PresetTable("dcdm", DCDMSize, [
 
 
 class DCDMNet(nn.Module):
-    """``(b, 1, *s) -> (b, 1, *s)``: approximately ``A^-1 r`` up to scale, for 2-D or 3-D grids."""
+    """``(b, 1, *s) -> (b, 1, *s)``: approximately ``A^-1 r`` up to scale, for 2-D or 3-D grids.
+
+    With ``geometry_input`` the network also sees the fluid mask ``(b, 1, *s)`` (1 fluid, 0 solid)
+    as a second input channel (not in the paper: its network sees only ``r``).
+    """
 
     def __init__(self, ndim: int, channels: int = 16, full_blocks: int = 1, coarse_blocks: int = 3,
-                 up_blocks: int = 2):
+                 up_blocks: int = 2, geometry_input: bool = False):
         super().__init__()
-        self.lift = conv3(ndim, 1, channels)
+        self.geometry_input = geometry_input
+        self.lift = conv3(ndim, 2 if geometry_input else 1, channels)
         self.enter = conv3(ndim, channels, channels)
         self.full = nn.Sequential(*[ResidualConvBlock(ndim, channels) for _ in range(full_blocks)])
         self.skip = conv3(ndim, channels, channels)
@@ -59,12 +64,17 @@ class DCDMNet(nn.Module):
                 nn.init.xavier_uniform_(module.weight)
                 nn.init.zeros_(module.bias)
 
-    def forward(self, r: torch.Tensor) -> torch.Tensor:
+    def forward(self, r: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """``r`` is first rescaled to unit RMS per grid cell (each sample): the output does not
         depend on the scale of ``r``, and the biases meet inputs of the same size on every grid
-        (a unit-norm ``r`` has entries ~ N^(-d/2), which at 32^3 let the biases swamp it)."""
+        (a unit-norm ``r`` has entries ~ N^(-d/2), which at 32^3 let the biases swamp it).
+        ``mask`` ``(b, 1, *s)``: the fluid mask, required exactly when the network has
+        ``geometry_input``."""
+        if (mask is not None) != self.geometry_input:
+            raise ValueError("the fluid mask is an input exactly of a network with geometry_input")
         rms = r.flatten(1).square().mean(1).sqrt().clamp_min(torch.finfo(r.dtype).tiny)
-        return self.body(r / rms.view(-1, *(1,) * (r.ndim - 1)))
+        r = r / rms.view(-1, *(1,) * (r.ndim - 1))
+        return self.body(r if mask is None else torch.cat([r, mask.to(r.dtype)], dim=1))
 
     def body(self, r: torch.Tensor) -> torch.Tensor:
         """The convolutional network without the input rescaling (local: each output cell sees
