@@ -166,6 +166,15 @@ class Problem(Registered):
         """The dataset of `generate` from every rank's `generate_part`, in rank order."""
         return parts[0]
 
+    def physical_state(self, stored: torch.Tensor, data: xr.Dataset) -> torch.Tensor:
+        """Stored fields ``(..., c, *s)`` of ``data`` -> the state `simulate` and the baselines take
+        (identity unless the data store, e.g., fluctuations about a mean)."""
+        return stored
+
+    def stored_fields(self, state: torch.Tensor, data: xr.Dataset) -> torch.Tensor:
+        """The inverse of `physical_state`: solver states ``(..., c, *s)`` -> the fields ``data`` stores."""
+        return state
+
     def baselines(self) -> dict[str, Baseline]:
         """Classical baselines that `pdesolve compare` can run, by name."""
         return {}
@@ -265,15 +274,6 @@ class GridProblem(Problem):
         """The reference data of `sample_inputs` on the solver grid, as `simulate` lays it out; by default
         `simulate` on the solver grid (a problem may spin up elsewhere first)."""
         return self.simulate(inputs, self.solver_grid)
-
-    def physical_state(self, stored: torch.Tensor, data: xr.Dataset) -> torch.Tensor:
-        """Stored fields ``(..., c, *s)`` of ``data`` -> the state `simulate` and the baselines take
-        (identity unless the data store, e.g., fluctuations about a mean)."""
-        return stored
-
-    def stored_fields(self, state: torch.Tensor, data: xr.Dataset) -> torch.Tensor:
-        """The inverse of `physical_state`: solver states ``(..., c, *s)`` -> the fields ``data`` stores."""
-        return state
 
     def data_grid(self, resolution: int | Sequence[int] | None) -> Grid:
         """The grid data is stored on: the solver grid, or a subsampling of it."""
