@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -258,15 +259,19 @@ TINY_PAPER = {
 }
 
 
-@pytest.fixture(scope="module")
-def paper_run(tmp_path_factory):
-    """A run trained on the paper protocol at 16^2 (about 30 s on one core)."""
-    tmp = tmp_path_factory.mktemp("paper")
+def trained_run(tmp: Path, case: dict) -> Path:
+    """``pdesolve train`` of ``case`` on the CPU into ``tmp/run``."""
     run = tmp / "run"
-    tr = runner.invoke(app, ["train", str(write_case(tmp, TINY_PAPER)), "--run-dir", str(run), "--device", "cpu",
+    tr = runner.invoke(app, ["train", str(write_case(tmp, case)), "--run-dir", str(run), "--device", "cpu",
                              "--no-rollout"])
     assert tr.exit_code == 0, tr.output
     return run
+
+
+@pytest.fixture(scope="module")
+def paper_run(tmp_path_factory):
+    """A run trained on the paper protocol at 16^2 (about 30 s on one core)."""
+    return trained_run(tmp_path_factory.mktemp("paper"), TINY_PAPER)
 
 
 def paper_problem(resolution: int) -> PoissonObstacles:
@@ -345,12 +350,7 @@ def test_geometry_input_builds_a_two_channel_network_that_needs_the_mask():
 @pytest.fixture(scope="module")
 def mask_run(tmp_path_factory):
     """A geometry-aware run trained on 6 geometries at 16^2 (about 30 s on one core)."""
-    tmp = tmp_path_factory.mktemp("mask")
-    run = tmp / "run"
-    tr = runner.invoke(app, ["train", str(write_case(tmp, TINY_MASK)), "--run-dir", str(run), "--device", "cpu",
-                             "--no-rollout"])
-    assert tr.exit_code == 0, tr.output
-    return run
+    return trained_run(tmp_path_factory.mktemp("mask"), TINY_MASK)
 
 
 def mask_problem() -> PoissonObstacles:
