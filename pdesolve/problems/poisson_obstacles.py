@@ -15,6 +15,13 @@ flux), and 2 at a Dirichlet face (``p = 0`` on the face, ghost value ``-p_i``). 
   ``open_top = false`` the container is closed and every fluid component is singular.
 * ``box`` -- no obstacles, Dirichlet on every face (the textbook SPD system).
 
+With ``container_sizes`` (obstacles only) the samples hold systems of several sizes on one grid:
+sample ``i``'s fluid is a box of ``container_sizes[i % len]`` cells per side at the low end of the
+first axes and against the open top, the rest of the grid solid, with the obstacles of that size's
+own geometry inside. Its matrix is exactly that smaller problem's (the stencil is scaled by
+``h^2``), so a network trained on such data (with ``geometry_input`` it sees the container in the
+mask) has been trained across sizes.
+
 ``protocol: paper`` -- Kaneda et al.'s: ONE geometry, one matrix shared by every sample: the
 open-top box (Neumann walls, Dirichlet top face), empty or with a centred solid sphere/disc
 (``paper_obstacle``, ``paper_sphere_radius``); the training vectors of every sample are
@@ -64,7 +71,7 @@ from pdesolve.progress import make_progress
 RITZ_NULL = 1e-8  # Ritz values below this (relative to the largest) are null-space modes
 
 
-GEOMETRIES_FIELDS = ("geometry", "open_top", "obstacles", "obstacle_size")  # protocol: geometries only
+GEOMETRIES_FIELDS = ("geometry", "open_top", "obstacles", "obstacle_size", "container_sizes")  # geometries only
 PAPER_FIELDS = ("paper_obstacle", "paper_sphere_radius")                   # protocol: paper only
 GEOMETRIES_DEFAULTS = {"geometry": "obstacles", "open_top": True, "obstacles": (1, 4), "obstacle_size": (0.06, 0.18)}
 PAPER_DEFAULTS = {"paper_obstacle": "none"}
@@ -86,6 +93,10 @@ class PoissonObstaclesParams(ProblemParams):
     obstacle_size: tuple[float, float] | None = Field(
         None, description="geometries: min and max obstacle radius / half-width, in box lengths "
                           "(default [0.06, 0.18])")
+    container_sizes: list[int] | None = Field(
+        None, description="geometries, obstacles: sample i's fluid is a box of container_sizes[i % len] cells "
+                          "per side against the open top, the rest solid (systems of several sizes on one "
+                          "grid); null: the whole grid")
     paper_obstacle: Literal["none", "sphere"] | None = Field(
         None, description="paper: the open-top box empty, or with a centred solid sphere (disc in 2-D); "
                           "default none")
@@ -125,6 +136,15 @@ class PoissonObstaclesParams(ProblemParams):
             raise ValueError("obstacles must be (min, max) with 0 <= min <= max")
         if not 0 < self.obstacle_size[0] <= self.obstacle_size[1] < 0.5:
             raise ValueError("obstacle_size must be (min, max) with 0 < min <= max < 0.5")
+        if self.container_sizes is not None:
+            if self.geometry != "obstacles" or not self.open_top:
+                raise ValueError("container_sizes needs geometry: obstacles with open_top: true (the container "
+                                 "is open at the top face)")
+            bad = [n for n in self.container_sizes if not 4 <= n <= self.resolution or (self.resolution - n) % 2]
+            if not self.container_sizes or bad:
+                raise ValueError(f"container_sizes must be a non-empty list of cells per side from 4 to the "
+                                 f"resolution ({self.resolution}), each differing from it by an even number "
+                                 f"(the pooling's 2-cell alignment); got {self.container_sizes}")
         return self
 
 
@@ -344,8 +364,26 @@ class PoissonObstacles(Problem, name="poisson_obstacles"):
 
     def fluid_mask(self, seed: int, index: int, resolution: int | None = None) -> np.ndarray:
         """The boolean fluid mask of sample ``index`` (depends only on ``seed`` and ``index``; under
-        ``protocol: paper`` on neither: the one geometry)."""
+        ``protocol: paper`` on neither: the one geometry). With ``container_sizes``: the geometry of
+        ``index`` at its container's size, embedded at the low end of the first axes and the top of
+        the last, the rest solid."""
         grid = self.grid(resolution)
+        sizes = self.params.container_sizes
+        if sizes is not None:
+            inner = sizes[index % len(sizes)]
+            if inner > grid.shape[0] or (grid.shape[0] - inner) % 2:
+                raise UserError(f"container size {inner} does not fit a {grid.shape[0]}-cell grid with an even "
+                                "margin", field="data.resolution")
+            fluid = np.zeros(grid.shape, bool)
+            fluid[(slice(0, inner),) * (grid.ndim - 1) + (slice(grid.shape[0] - inner, None),)] = \
+                self._geometry(seed, index, self.grid(inner))
+        else:
+            fluid = self._geometry(seed, index, grid)
+        diagonal, _ = face_coefficients(fluid, self.dirichlet_faces)
+        return fluid & (diagonal > 0)
+
+    def _geometry(self, seed: int, index: int, grid: Grid) -> np.ndarray:
+        """The fluid of sample ``index`` on ``grid`` before empty rows are removed."""
         fluid = np.ones(grid.shape, bool)
         if self.params.protocol == "paper":
             if self.params.paper_obstacle == "sphere":
@@ -365,8 +403,7 @@ class PoissonObstacles(Problem, name="poisson_obstacles"):
                     inside = [np.abs(o) <= w for o, w in zip(offsets, half, strict=True)]
                     solid = np.logical_and.reduce(inside)
                 fluid &= ~solid
-        diagonal, _ = face_coefficients(fluid, self.dirichlet_faces)
-        return fluid & (diagonal > 0)
+        return fluid
 
     def system(self, fluid: np.ndarray) -> GridSystem:
         """The `GridSystem` of a fluid mask."""

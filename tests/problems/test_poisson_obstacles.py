@@ -238,3 +238,27 @@ def test_sphere_radius_only_with_the_sphere():
     plain = PoissonObstacles({}).params
     assert (plain.protocol, plain.geometry, plain.open_top, plain.paper_obstacle) == \
         ("geometries", "obstacles", True, None)
+
+
+def test_containers_hold_the_smaller_problems_systems_on_one_grid():
+    sized = obstacles(container_sizes=[8, 16], obstacles=(1, 2), obstacle_size=(0.15, 0.25))
+    small, full = obstacles(resolution=8, obstacles=(1, 2), obstacle_size=(0.15, 0.25)), \
+        obstacles(obstacles=(1, 2), obstacle_size=(0.15, 0.25))
+    embedded = sized.fluid_mask(5, 0)  # container of 8 cells: x < 8, y >= 8 (against the open top)
+    assert not embedded[8:].any() and not embedded[:, :8].any()
+    np.testing.assert_array_equal(embedded[:8, 8:], small.fluid_mask(5, 0))
+    a, b = sized.system(embedded).matrix, small.system(small.fluid_mask(5, 0)).matrix
+    assert a.shape == b.shape and abs(a - b).max() == 0  # the same matrix, unknowns in the same order
+    assert not sized.system(embedded).singular
+    np.testing.assert_array_equal(sized.fluid_mask(5, 1), full.fluid_mask(5, 1))  # 16: the whole grid
+    data = sized.generate(2, 5)
+    assert not data["training_rhs"].values[0][:, 8:].any()  # training vectors live in the container
+
+
+@pytest.mark.parametrize("kw", [{"container_sizes": [7]}, {"container_sizes": [20]}, {"container_sizes": []},
+                                {"container_sizes": [8], "geometry": "box"},
+                                {"container_sizes": [8], "open_top": False},
+                                {"container_sizes": [8], "protocol": "paper"}])
+def test_container_sizes_that_cannot_be_are_refused(kw):
+    with pytest.raises(UserError, match="container_sizes"):
+        obstacles(**kw)
