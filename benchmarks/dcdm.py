@@ -40,6 +40,13 @@ issue 21 (fewer iterations than IC(0)-PCG at k = 2); the no-mask rows of dcdm.js
 dcdm_geometries_mask_residuals_2d_<n>.png.
 
     .venv/bin/python benchmarks/dcdm.py --mask [--run2d RUN] [--sizes N ...]
+
+``--mask --across-sizes``: the same with the geometry-aware network trained across sizes
+(cases/poisson_dcdm_geometries_sizes.yaml: 64-cell containers and full 128^2 grids on one 128^2
+grid, ``problem.container_sizes``), tested on the same full-grid geometries at 64^2 and 128^2.
+Writes dcdm_geometries_sizes.json, .md and dcdm_geometries_sizes_residuals_2d_<n>.png.
+
+    .venv/bin/python benchmarks/dcdm.py --mask --across-sizes [--run2d RUN]
 """
 
 from __future__ import annotations
@@ -94,6 +101,8 @@ SMOKE = ["problem.lanczos_steps=30", "problem.rhs_per_system=8", "problem.obstac
          "backend.channels=4", "train.epochs=1", "train.batch_size=8"]
 SMOKE_SIZES = {2: (12, 16), 3: (8,)}
 MASK = "dcdm_geometries_mask"  # --mask: results stem and the case poisson_<stem>.yaml
+ACROSS_SIZES = "dcdm_geometries_sizes"  # --mask --across-sizes: the same
+SMOKE_CONTAINERS = ["problem.container_sizes=[8, 12]"]  # --smoke --across-sizes: containers of the 12^2 grid
 MASK_SIZES = {2: (64, 128)}
 NOTES = {(2, 64): "64^2 disk+stub: CG 249-252, IC 75-76, SA-AMG-PCG 5 (to 1e-4)",
          (3, 32): "32^3 sphere: CG 151, IC 49, SA-AMG-PCG 5 (1e-4); 203/72/7 (1e-6)",
@@ -123,13 +132,14 @@ def cpu_name() -> str:
 
 
 def train_or_load(dim: int, epochs: int | None, run: str | None, runs: Path, smoke: bool,
-                  mask: bool = False) -> RunDir:
+                  stem: str = "dcdm") -> RunDir:
     if run:
         return RunDir.open(run)
     overrides = ["train.device=cpu", "train.threads=1"] + ([f"train.epochs={epochs}"] if epochs else [])
     if smoke:
-        overrides += [*SMOKE, f"problem.resolution={SMOKE_SIZES[dim][0]}", f"data.cache_dir={runs / 'data'}"]
-    name = f"poisson_{MASK}" if mask else f"poisson_dcdm_{dim}d"
+        overrides += [*SMOKE, f"problem.resolution={SMOKE_SIZES[dim][0]}", f"data.cache_dir={runs / 'data'}",
+                      *(SMOKE_CONTAINERS if stem == ACROSS_SIZES else [])]
+    name = f"poisson_dcdm_{dim}d" if stem == "dcdm" else f"poisson_{stem}"
     case = load_case(ROOT / "cases" / f"{name}.yaml", overrides)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     summary = train_case(case, run_dir=runs / f"bench-{name[8:]}-{stamp}", device="cpu", rollout=False)
@@ -221,6 +231,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--mask", action="store_true",
                         help="--protocol geometries: the geometry-aware network (fluid mask as a second input "
                              f"channel), 2-D, cases/poisson_{MASK}.yaml; writes {MASK}.*")
+    parser.add_argument("--across-sizes", action="store_true",
+                        help=f"--mask: the network trained across sizes, cases/poisson_{ACROSS_SIZES}.yaml; "
+                             f"writes {ACROSS_SIZES}.*")
     parser.add_argument("--epochs2d", type=int, help="train the 2-D case this long (default: the case's)")
     parser.add_argument("--epochs3d", type=int, help="train the 3-D case this long (default: the case's)")
     parser.add_argument("--run2d")
@@ -234,17 +247,19 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     if args.mask and (args.protocol == "paper" or 3 in (args.dims or [])):
         parser.error("--mask is an option of --protocol geometries, in 2-D (--dims 2)")
+    if args.across_sizes and not args.mask:
+        parser.error("--across-sizes is an option of --mask")
     args.dims = args.dims or ([2] if args.mask else [2, 3])
     if args.protocol == "paper":
         return paper_main(args, argv)
     if args.gpu or args.obstacle:
         parser.error("--gpu and --obstacle are options of --protocol paper")
-    stem = MASK if args.mask else "dcdm"
+    stem = ACROSS_SIZES if args.across_sizes else MASK if args.mask else "dcdm"
     out = harness.output(args, stem)
     saved = harness.read_json(out / f"{stem}.json")
     if args.markdown_only:
         write_markdown(out, saved["meta"], saved["rows"], saved.get("diagnostics", {}),
-                       sorted(out.glob(f"{stem}_residuals_*.png")), mask=args.mask)
+                       sorted(out.glob(f"{stem}_residuals_*.png")), stem)
         return saved
     env = harness.start(args, __file__, argv, threads=1, seed=TEST_SEED, python=".venv/bin/python")
     runs_dir = harness.work_dir(args, ROOT / "runs", args.runs)
@@ -261,7 +276,7 @@ def main(argv: list[str] | None = None) -> dict:
         meta.update({"machine": f"{cpu_name()}, {env['cpu_count']} cores (shared)",
                      "torch_threads": env["torch_threads"], "environment": env})
         harness.write_json(out / f"{stem}.json", {"meta": meta, "rows": rows, "diagnostics": diagnostics})
-        write_markdown(out, meta, rows, diagnostics, sorted(out.glob(f"{stem}_residuals_*.png")), mask=args.mask)
+        write_markdown(out, meta, rows, diagnostics, sorted(out.glob(f"{stem}_residuals_*.png")), stem)
 
     if args.mask:  # the no-mask network's rows on the same test systems, for the comparison
         recorded = harness.read_json(out / "dcdm.json") or harness.read_json(harness.RESULTS / "dcdm.json")
@@ -270,7 +285,7 @@ def main(argv: list[str] | None = None) -> dict:
     for dim in dims:
         t0 = time.perf_counter()
         run = train_or_load(dim, args.epochs2d if dim == 2 else args.epochs3d, getattr(args, f"run{dim}d"),
-                            runs_dir, args.smoke, args.mask)
+                            runs_dir, args.smoke, stem)
         solver = run.load_solver("cpu")
         resolved = run.load_case()
         metrics = run.metrics()
@@ -281,14 +296,14 @@ def main(argv: list[str] | None = None) -> dict:
             "adam_steps": len(metrics) * math.ceil(vectors / train.batch_size),
             "batch_size": train.batch_size, "lr": train.lr, "schedule": train.schedule,
             "training_vectors": vectors, "geometries": resolved.case.data.n_train,
-            "lanczos_steps": p.lanczos_steps, "resolution": p.resolution,
+            "lanczos_steps": p.lanczos_steps, "resolution": p.resolution, "container_sizes": p.container_sizes,
             "geometry_input": solver.options.geometry_input,
             "train_seconds": sum(m["seconds"] for m in metrics),
             "final_train_loss": metrics[-1]["train_loss"] if metrics else None,
             "final_val_loss": metrics[-1]["val_rel_l2"] if metrics else None,
             "resumed_after_epochs": resumed_after(run),
             "wall_seconds_incl_data": time.perf_counter() - t0}
-        params = p.model_dump()
+        params = {**p.model_dump(), "container_sizes": None}  # tested on geometries filling the grid
         for n in sizes[dim]:
             if (dim, n) not in todo:
                 continue
@@ -312,7 +327,7 @@ def main(argv: list[str] | None = None) -> dict:
             figures.residual_histories(
                 history_curves(reports), out / f"{stem}_residuals_{dim}d_{n}.png",
                 title=f"{dim}-D {n}^{dim}, unseen obstacles (DCDM{' with the mask input' if args.mask else ''} "
-                      f"trained at {p.resolution}^{dim})",
+                      f"trained {trained_on(meta['training'][f'{dim}d'], dim)})",
                 tolerances=TOLERANCES)
             if n == p.resolution:
                 diagnostics[f"{dim}d"] = diagnose(solver, problem, systems, rhs)
@@ -483,14 +498,22 @@ def diagnosis_sentence(d: dict) -> str:
     return text
 
 
+def trained_on(training: dict, dim: int) -> str:
+    """"at 64^2", or "on containers of 64, 128 cells (grid 128^2)"."""
+    sizes = training.get("container_sizes")
+    grid = f"{training['resolution']}^{dim}"
+    return f"at {grid}" if not sizes else f"on containers of {', '.join(map(str, sizes))} cells (grid {grid})"
+
+
 def write_markdown(out: Path, meta: dict, rows: list[dict], diagnostics: dict, pngs: list[Path],
-                   mask: bool = False) -> None:
-    """``dcdm.md`` (or, ``mask``, ``dcdm_geometries_mask.md``) from the recorded rows."""
+                   stem: str = "dcdm") -> None:
+    """``<stem>.md`` (dcdm, dcdm_geometries_mask or dcdm_geometries_sizes) from the recorded rows."""
+    mask = stem != "dcdm"
     cols = ["dim", "n", "unknowns", "method", "cap", "reached_1e-04", "iterations_1e-04", "solve_s_1e-04",
             "reached_1e-06", "iterations_1e-06", "solve_s_1e-06", "setup_s", "matvecs", "direction_calls",
             "first_step_loss", "final_residual"]
     training = "; ".join(
-        f"{k} (trained at {v['resolution']}^{k[0]}): {v['adam_steps']} Adam steps of batch {v['batch_size']} "
+        f"{k} (trained {trained_on(v, int(k[0]))}): {v['adam_steps']} Adam steps of batch {v['batch_size']} "
         f"(lr {v['lr']:g}, {v['schedule']}; {v['training_vectors']} Ritz-vector right-hand sides on "
         f"{v['geometries']} geometries, {v['lanczos_steps']} Lanczos vectors each), "
         f"{v['train_seconds'] / 60:.0f} min"
@@ -499,14 +522,18 @@ def write_markdown(out: Path, meta: dict, rows: list[dict], diagnostics: dict, p
         f"final one-step loss {fmt(v['final_train_loss'])} (training vectors, last epoch mean), "
         f"{fmt(v['final_val_loss'])} (held-out geometries); run `{v['run']}`"
         for k, v in meta["training"].items())
-    case = f"cases/poisson_{MASK}.yaml" if mask else "cases/poisson_dcdm_<d>d.yaml"
+    case = f"cases/poisson_{stem}.yaml" if mask else "cases/poisson_dcdm_<d>d.yaml"
+    across = any(v.get("container_sizes") for v in meta["training"].values())
     title = ("## DCDM with a geometry-aware network (the fluid mask as a second input channel), unseen geometries"
              if mask else "## DCDM (Kaneda et al., ICML 2023) against CG, IC(0)-PCG and AMG-PCG")
     intro = (["Not in the paper: the network sees [residual, fluid mask] (`backend.geometry_input: true`) instead "
               "of the residual alone, so one network can shape its directions around each obstacle layout; "
               "the layout (but for the second input channel), loss, kind of training vectors and solve are "
-              "those of the no-mask rows (`dcdm.md`), the amount of training is given below. Trained at one "
-              "size only (the data of one case hold one grid size).", ""] if mask else [])
+              "those of the no-mask rows (`dcdm.md`), the amount of training is given below. "
+              + ("Trained across sizes: every other training system is a 64-cell container against the open "
+                 "top of the 128^2 grid (the rest solid; `problem.container_sizes`), whose matrix is exactly "
+                 "a 64^2 problem's; the others fill the grid." if across else
+                 "Trained at one size only (no `problem.container_sizes`)."), ""] if mask else [])
     lines = [title, "", *intro,
              f"Machine: {meta['machine']}; torch threads {meta['torch_threads']}, one BLAS thread.", "",
              "Commands (one row of sizes each; wall time includes all methods):", "",
@@ -535,7 +562,7 @@ def write_markdown(out: Path, meta: dict, rows: list[dict], diagnostics: dict, p
               "their 2-D DCDM re-implementation (6,000 steps, one geometry): k = 2 68-500 (often capped), "
               "k = 10 68-104 to 1e-4 at 64^2 (§5.3).", "",
               "Figures: " + ", ".join(f"`{p.name}`" for p in pngs), ""]
-    harness.write_text(out / f"{MASK if mask else 'dcdm'}.md", "\n".join(lines))
+    harness.write_text(out / f"{stem}.md", "\n".join(lines))
 
 
 # ------------------------------------------------------------------------- --protocol paper

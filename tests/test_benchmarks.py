@@ -26,8 +26,8 @@ sys.path.insert(0, str(BENCHMARKS))  # the scripts import their siblings (harnes
 HELPERS = {"harness", "les_report"}  # modules the scripts share, not scripts
 SCRIPTS = sorted(p.stem for p in BENCHMARKS.glob("*.py") if p.stem not in HELPERS)
 # smoke runs of more than ~3 s in the test process on the shared 2-core machine (3.5-7 s; pytest --durations=0)
-SLOW = {"channel", "dcdm", "distributed", "enf2enf", "enf2enf_schedule", "enf2enf_zero_code", "hit_les", "ifactformer",
-        "um2n_gpu"}
+SLOW = {"channel", "channel_compare", "dcdm", "distributed", "enf2enf", "enf2enf_schedule",
+        "enf2enf_zero_code", "hit_les", "ifactformer", "um2n_gpu"}
 # arguments a smoke run needs besides --smoke --out
 EXTRA = {"gpu_check": ["--device", "cpu"]}
 
@@ -129,10 +129,30 @@ def test_dcdm_mask_runs_at_its_tiniest_size(tmp_path):
     assert "Target (issue 21" in (tmp_path / "dcdm_geometries_mask.md").read_text()
 
 
+@pytest.mark.slow
+def test_dcdm_across_sizes_runs_at_its_tiniest_size(tmp_path):
+    """``dcdm.py --mask --across-sizes``: trained on containers of two sizes on one grid, tested on
+    geometries filling the grid, its own section."""
+    before = snapshot(RESULTS)
+    record = script("dcdm").main(["--mask", "--across-sizes", "--smoke", "--out", str(tmp_path)])
+    assert snapshot(RESULTS) == before
+    assert record["meta"]["training"]["2d"]["container_sizes"] == [8, 12]
+    assert {r["n"] for r in record["rows"]} == {12, 16}
+    assert all((tmp_path / f"dcdm_geometries_sizes_residuals_2d_{n}.png").is_file() for n in (12, 16))
+    text = (tmp_path / "dcdm_geometries_sizes.md").read_text()
+    assert "Trained across sizes" in text and "on containers of 8, 12 cells" in text
+
+
 @pytest.mark.parametrize("flags", [["--protocol", "paper"], ["--dims", "3"]])
 def test_dcdm_mask_flag_belongs_to_the_2d_geometries_protocol(flags):
     with pytest.raises(SystemExit) as exit_:
         script("dcdm").main(["--mask", *flags, "--smoke"])
+    assert exit_.value.code == 2
+
+
+def test_across_sizes_is_an_option_of_mask():
+    with pytest.raises(SystemExit) as exit_:
+        script("dcdm").main(["--across-sizes", "--smoke"])
     assert exit_.value.code == 2
 
 
@@ -196,12 +216,14 @@ def rendered(name: str, tmp: Path) -> dict[str, str]:
         return {"insr.md": script(name).markdown(r("insr"))}
     if name == "channel":
         return {"channel.md": script(name).render(r("channel"))}
+    if name == "channel_compare":
+        return {"channel_compare.md": script(name).markdown(r("channel_compare"))}
     raise AssertionError(name)
 
 
 RENDERED = ["taylor_green", "hit_les", "ifactformer", "mg_tfno", "lsm_vs_fno", "gp_spectral", "enf2enf",
             "enf2enf_zero_code", "enf2enf_schedule", "dcdm", "dcdm_paper", "dcdm_geometries_mask", "um2n",
-            "lsm_step_time", "insr", "channel"]
+            "lsm_step_time", "insr", "channel", "channel_compare"]
 
 
 @pytest.mark.parametrize("name", RENDERED)
