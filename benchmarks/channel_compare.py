@@ -19,7 +19,9 @@ Run (about 40 min of training and 2 min of comparison on a free core, plus the d
     python benchmarks/channel_compare.py --render benchmarks/results/channel_compare.json
 
 Writes benchmarks/results/channel_compare.{json,md} (the markdown rendered from the JSON) and the
-comparison's figures channel_compare_profiles.png, channel_compare_error_vs_time.png.
+comparison's figures channel_compare_<i>_profiles.png, channel_compare_<i>_error_vs_time.png. One
+comparison per model run: a run compared again replaces its entry, other runs' entries are kept (two
+IFactFormer-m trainings cannot share one table: `pdesolve compare` needs distinct labels).
 """
 
 from __future__ import annotations
@@ -85,7 +87,9 @@ def ordering(rows: dict[str, dict], model: str) -> dict:
             and speedup >= TARGET_SPEEDUP}
 
 
-def measure(args: argparse.Namespace, env: dict) -> dict:
+def measure(args: argparse.Namespace, env: dict, index: int) -> dict:
+    """One comparison: train what is not given, ``pdesolve compare``, the table and ordering; figures
+    copied as ``channel_compare_<index>_*.png``."""
     work = harness.work_dir(args, harness.WORK / "channel")
     run = Path(args.run) if args.run else train("model", args, work)
     others = [Path(m) for m in args.model] if args.model is not None else [train("other", args, work)]
@@ -96,12 +100,13 @@ def measure(args: argparse.Namespace, env: dict) -> dict:
     table = json.loads((out / "table.json").read_text())
     for source, stem in FIGURES.items():
         if (out / source).is_file():
-            shutil.copy(out / source, args.out / f"{NAME}_{stem}.png")
+            shutil.copy(out / source, args.out / f"{NAME}_{index}_{stem}.png")
     rows = {r["method"]: r for r in table["rows"]}
     learned = [m for m in rows if m not in BASELINES]
     first = (out / "table.md").read_text().splitlines()[0]
-    return {"environment": env, "reference": first.split("[reference: ", 1)[-1].split("]", 1)[0],
-            "facts": first, "unit": table["unit"], "training": [training_record(p) for p in (run, *others)],
+    reference = first.split("[reference: ", 1)[-1].split("]", 1)[0]
+    return {"run": run.name, "environment": env, "figures": index, "reference": reference, "unit": table["unit"],
+            "training": [training_record(p) for p in (run, *others)],
             "rows": table["rows"], "verdict": table["verdict"],
             "ordering": {m: ordering(rows, m) for m in learned}}
 
@@ -112,16 +117,27 @@ def fmt(value: float) -> str:
 
 def markdown(record: dict) -> str:
     """The section, from the record alone."""
+    lines = [f"# Turbulent channel at Re_tau 180: learned models against DSM and WALE ({NAME})", "",
+             "The IFactFormer-m paper's question on its own flow (issue 20), one comparison per trained "
+             "IFactFormer-m run. All rows are CPU rows. Details and reading: docs/problems/channel_3d.md.", ""]
+    for comparison in record["comparisons"]:
+        lines += comparison_markdown(comparison)
+    return "\n".join(lines)
+
+
+def comparison_markdown(record: dict) -> list[str]:
+    """One comparison's lines."""
     env = record["environment"]
+    first = record["training"][0]
     columns = [("rel_l2", "rel L2"), ("u_plus_err", "U+"), ("urms_plus_err", "u'+"), ("vrms_plus_err", "v'+"),
                ("wrms_plus_err", "w'+"), ("uv_plus_err", "-u'v'+"), ("spectra_log_err", "spectra"),
                ("u_pdf_l1", "u' PDF"), ("re_tau", "Re_tau"), ("s per time unit per sample", "s per h/u_tau")]
-    lines = [f"# Turbulent channel at Re_tau 180: learned models against DSM and WALE ({NAME})", "",
+    lines = [f"## {record['rows'][0]['method']}, {first['epochs']} epochs, unroll {first['unroll']} "
+             f"({first['backprop']}): `{record['run']}`", "",
              f"Reference: **{record['reference']}**. {harness.provenance(env)}", "",
              "Rollout from the held-out group's first window over its whole trajectory; errors are relative L2 "
              "distances of each statistic's profile to the reference's (spectra: mean |log10 E - log10 E_ref| at "
-             "y+ ~ 15, 100; PDF: L1 distance at y+ ~ 15); lower is better. All rows are CPU rows "
-             f"({record['unit']}).", "",
+             f"y+ ~ 15, 100; PDF: L1 distance at y+ ~ 15); lower is better; time in {record['unit']}.", "",
              "| method | " + " | ".join(label for _, label in columns) + " |",
              "|---|" + "---|" * len(columns)]
     for row in record["rows"]:
@@ -139,9 +155,9 @@ def markdown(record: dict) -> str:
         lines.append(f"- {method}: finite {'yes' if o['finite'] else 'no'}; closer on "
                      f"{len(o['closer_than_les'])} of {len(STATISTICS)} ({closer}); "
                      f"{o['speedup_over_dsm']:.2f}x DSM's speed; **{'reached' if o['reached'] else 'not reached'}**.")
-    lines += ["", f"Figures: `{NAME}_profiles.png` (profiles in wall units with the DNS points), "
-                  f"`{NAME}_error_vs_time.png`. Details and reading: docs/problems/channel_3d.md."]
-    return "\n".join(lines) + "\n"
+    i = record["figures"]
+    return lines + ["", f"Figures: `{NAME}_{i}_profiles.png` (profiles in wall units with the DNS points), "
+                        f"`{NAME}_{i}_error_vs_time.png`.", ""]
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -158,7 +174,11 @@ def main(argv: list[str] | None = None) -> dict:
     if rendered is not None:
         return rendered
     env = harness.start(args, __file__, argv, threads=1)
-    record = measure(args, env)
+    kept = (harness.read_json(args.out / f"{NAME}.json") or {"comparisons": []})["comparisons"]
+    run = Path(args.run).name if args.run else None
+    index = next((c["figures"] for c in kept if c["run"] == run), max((c["figures"] for c in kept), default=0) + 1)
+    comparison = measure(args, env, index)
+    record = {"comparisons": [c for c in kept if c["run"] != comparison["run"]] + [comparison]}
     harness.write_section(args.out, NAME, record, markdown(record))
     print(markdown(record))
     return record
