@@ -77,6 +77,9 @@ class TrainConfig(Section):
     unroll: int = Field(1, ge=1, description="autoregressive steps per training sample")
     backprop: Literal["all", "last"] = Field(
         "all", description="unrolled training: gradients through all steps, or the last (pushforward)")
+    augment: bool = Field(False, description="each training sample transformed by a random symmetry of the "
+                                             "problem (its periodic shifts and reflections); problems "
+                                             "declaring none refuse it")
     amp: Literal["auto", "bf16", "off"] = Field("auto", description="auto = bf16 autocast on CUDA only")
     seed: int = 0
     device: Device = "auto"
@@ -168,6 +171,9 @@ class ResolvedCase:
         if defaults is not None and "baselines" not in case.compare.model_fields_set:
             case = case.model_copy(update={"compare": CompareConfig(baselines=defaults)})
         self._check_train_fields(case.train, source)
+        if case.train.augment and not self.problem.symmetries:
+            raise UserError(f"problem '{self.problem.name}' declares no symmetries to augment by; remove it",
+                            source=source, field="train.augment")
         self._check_rollout_steps(case, source)
         if case.train.lr is None:
             case = case.model_copy(update={"train": case.train.model_copy(

@@ -177,6 +177,7 @@ class Trainer(Protocol):
     batch_size: int
     unroll: int
     backprop: str
+    augment: bool        # train.augment: a random symmetry of the problem per training sample
     lr: float | None     # train.lr (None: the backend's `Solver.default_lr`)
     resume: dict | None  # the checkpoint to continue from (``checkpoint.pt`` contents) or None
     workers: int         # DataLoader processes reading training batches ahead (``train.workers``)
@@ -258,7 +259,8 @@ class Solver(Registered):
         (the case loader rejects them when set to anything but their default). By default the
         autoregressive ones: only operator backends on trajectories unroll."""
         reason = f"only autoregressive training on trajectories unrolls; '{problem.name}' is a {problem.task} problem"
-        return {"unroll": reason, "backprop": reason}
+        return {"unroll": reason, "backprop": reason,
+                "augment": "only operator backends on trajectories augment their training samples"}
 
     def default_lr(self, problem) -> float:
         """``train.lr`` when the case leaves it null."""

@@ -30,6 +30,7 @@ from pdesolve.backends.base import BackendOptions, FitReport, Solver, Stage, Tra
 from pdesolve.data.grid import Grid
 from pdesolve.data.samples import select_split
 from pdesolve.data.streaming import FieldPairs, PairLoader, RunningMoments, scan
+from pdesolve.data.symmetries import Augmentation
 from pdesolve.data.tensors import grid_from_dataset, to_dataset, to_tensor
 from pdesolve.errors import UserError
 from pdesolve.limits import MemoryEstimate, Size
@@ -194,9 +195,13 @@ class OperatorSolver(Solver):
         self.to(trainer.device)
         device = trainer.device
         last_only = trainer.backprop == "last"
+        fields = (self.setup["inputs"], self.setup["outputs"])
+        augment = Augmentation(problem.symmetries, grid.names) if trainer.augment else None
 
         def step_loss(batch):
             x, y = (t.to(device, non_blocking=True) for t in batch)
+            if augment is not None:
+                x, y = augment(list(zip((x, y), fields, strict=True)))
             pred = autoregressive(self.model, x, y.shape[1], grad_steps=1 if last_only else None)
             return trainer.loss(pred[:, -1], y[:, -1]) if last_only else trainer.loss(pred, y)
 

@@ -125,6 +125,7 @@ class Trainer:
         self.batch_size = cfg.batch_size
         self.unroll = cfg.unroll
         self.backprop = cfg.backprop
+        self.augment = cfg.augment
         self.lr = cfg.lr
         self.workers = cfg.workers
         self._loss = LOSSES[cfg.loss]

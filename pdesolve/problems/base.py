@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from pdesolve.data.fields import FieldSpec
 from pdesolve.data.grid import Grid
+from pdesolve.data.symmetries import Symmetry
 from pdesolve.data.tensors import to_dataset
 from pdesolve.errors import UserError, validation_error
 from pdesolve.limits import MemoryEstimate, Size
@@ -79,6 +80,9 @@ class Problem(Registered):
     #: Version of the reference solver, part of the recipe (so of the content hash): bump it in the
     #: problem's class whenever a change alters generated values, and cached files regenerate.
     solver_version: ClassVar[int] = 1
+    #: transformations mapping a solution to another (`pdesolve.data.symmetries`): what ``train.augment``
+    #: draws from; none by default
+    symmetries: ClassVar[tuple[Symmetry, ...]] = ()
 
     def __init__(self, params: ProblemParams | dict | None = None, *, source: str | None = None):
         if not isinstance(params, ProblemParams):

@@ -33,6 +33,7 @@ from pydantic import ConfigDict, Field
 
 from pdesolve.data.fields import FieldSpec
 from pdesolve.data.grid import Grid
+from pdesolve.data.symmetries import PeriodicShift, Reflection
 from pdesolve.errors import UserError
 from pdesolve.numerics.random_fields import gaussian_random_field
 from pdesolve.numerics.spectral import dealias_mask, irfft, rfft, wavenumbers
@@ -219,6 +220,7 @@ class Burgers1D(GridProblem, name="burgers_1d"):
     inputs = ("u",)
     outputs = ("u",)
     fields = {"u": FieldSpec("u", "1", "velocity")}
+    symmetries = (PeriodicShift("x"), Reflection("x", ("u",), periodic=True))  # unforced, periodic: x -> -x, u -> -u
     solver_name = "pdesolve pseudo-spectral (2/3 dealiasing) with integrating-factor RK4"
 
     @property

@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from pdesolve.data.fields import FieldSpec
 from pdesolve.data.grid import Axis, Grid
+from pdesolve.data.symmetries import PeriodicShift, Reflection
 from pdesolve.errors import UserError
 from pdesolve.numerics import chebyshev
 from pdesolve.numerics.channel_sgs import (
@@ -193,6 +194,10 @@ class ChannelFlow3D(GridProblem, name="channel_3d"):
     fields = {name: FieldSpec(name, "1", f"{axis} velocity in units of u_tau")
               for name, axis in (("u", "streamwise"), ("v", "wall-normal"), ("w", "spanwise"))}
     baseline_types = LES_3D
+    #: shifts in x and z, the spanwise reflection and the reflection about the centre plane (the stored
+    #: fluctuations are about a mean profile symmetric up to sampling; the Chebyshev points are symmetric)
+    symmetries = (PeriodicShift("x"), PeriodicShift("z"), Reflection("z", ("w",), periodic=True),
+                  Reflection("y", ("v",), periodic=False))
     statistics = {"u_tau": FieldSpec("u_tau", "1", "friction velocity from the wall shear (time mean)"),
                   "bulk_velocity": FieldSpec("bulk_velocity", "1", "bulk velocity U_b+ (time mean)")}
     solver_name = "pdesolve KMM channel (Fourier x,z 2/3 rule, Chebyshev y, IMEX RK3)"
