@@ -71,7 +71,8 @@ def training_record(run: Path) -> dict:
     case = RunDir.open(run).load_case().case
     fit = json.loads((run / "summary.json").read_text())["fit"]
     return {"run": run.name, "case": case.name, "backend": case.backend["name"], "epochs": fit["epochs"],
-            "unroll": case.train.unroll, "backprop": case.train.backprop, "best_val_rel_l2": fit["best_val"],
+            "unroll": case.train.unroll, "backprop": case.train.backprop, "augment": case.train.augment,
+            "best_val_rel_l2": fit["best_val"],
             "train_seconds": fit["seconds"], "val_curve": [h["val_rel_l2"] for h in fit["history"]]}
 
 
@@ -132,8 +133,9 @@ def comparison_markdown(record: dict) -> list[str]:
     columns = [("rel_l2", "rel L2"), ("u_plus_err", "U+"), ("urms_plus_err", "u'+"), ("vrms_plus_err", "v'+"),
                ("wrms_plus_err", "w'+"), ("uv_plus_err", "-u'v'+"), ("spectra_log_err", "spectra"),
                ("u_pdf_l1", "u' PDF"), ("re_tau", "Re_tau"), ("s per time unit per sample", "s per h/u_tau")]
+    augmented = ", symmetry-augmented (train.augment)" if first["augment"] else ""
     lines = [f"## {record['rows'][0]['method']}, {first['epochs']} epochs, unroll {first['unroll']} "
-             f"({first['backprop']}): `{record['run']}`", "",
+             f"({first['backprop']}){augmented}: `{record['run']}`", "",
              f"Reference: **{record['reference']}**. {harness.provenance(env)}", "",
              "Rollout from the held-out group's first window over its whole trajectory; errors are relative L2 "
              "distances of each statistic's profile to the reference's (spectra: mean |log10 E - log10 E_ref| at "
@@ -143,10 +145,11 @@ def comparison_markdown(record: dict) -> list[str]:
     for row in record["rows"]:
         lines.append(f"| {row['method']} | " + " | ".join(fmt(row[key]) for key, _ in columns) + " |")
     lines += ["", "Training (one torch thread):", "",
-              "| run | backend | epochs | unroll | best val rel L2 | train s |", "|---|---|---|---|---|---|"]
+              "| run | backend | epochs | unroll | augmented | best val rel L2 | train s |",
+              "|---|---|---|---|---|---|---|"]
     for t in record["training"]:
         lines.append(f"| {t['run']} | {t['backend']} | {t['epochs']} | {t['unroll']} ({t['backprop']}) | "
-                     f"{fmt(t['best_val_rel_l2'])} | {t['train_seconds']:.0f} |")
+                     f"{'yes' if t['augment'] else 'no'} | {fmt(t['best_val_rel_l2'])} | {t['train_seconds']:.0f} |")
     lines += ["", f"The paper's ordering (finite over the rollout, closer than DSM and WALE on at least "
                   f"{TARGET_STATISTICS} of {len(STATISTICS)} statistics, at least {TARGET_SPEEDUP:g}x cheaper "
                   "than DSM per simulated time):", ""]
