@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
+
+from pdesolve.config import load_case
+from pdesolve.engines.train import Trainer, train_case
 
 TINY_NS = {
     "name": "tiny_ns",
@@ -24,3 +28,20 @@ def write_case(tmp: Path, case: dict, name: str = "case.yaml") -> Path:
     path = tmp / name
     path.write_text(yaml.safe_dump(case))
     return path
+
+
+def train_interrupted_then_resumed(case: Path, overrides: list[str], run_dir: Path, monkeypatch) -> None:
+    """Train ``case`` into ``run_dir``, interrupted (KeyboardInterrupt) right after epoch 1's checkpoint,
+    then ``--resume`` it to the end."""
+    original = Trainer._checkpoint
+
+    def interrupt_after_epoch_1(self, solver, optimizer, scheduler, epoch, *args):
+        original(self, solver, optimizer, scheduler, epoch, *args)
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "_checkpoint", interrupt_after_epoch_1)
+        with pytest.raises(KeyboardInterrupt):
+            train_case(load_case(case, overrides), run_dir=run_dir, device="cpu", rollout=False)
+    train_case(resume=run_dir, device="cpu", rollout=False)

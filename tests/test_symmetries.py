@@ -9,10 +9,10 @@ from typer.testing import CliRunner
 
 from pdesolve.config import load_case
 from pdesolve.data.symmetries import Augmentation, PeriodicShift, Reflection
-from pdesolve.engines.train import Trainer, train_case
+from pdesolve.engines.train import train_case
 from pdesolve.problems.burgers_1d import Burgers1D
 from pdesolve.problems.channel_flow import ChannelFlow3D
-from tests.helpers import write_case
+from tests.helpers import train_interrupted_then_resumed, write_case
 
 FIELDS = ("u", "v", "w")
 
@@ -105,18 +105,7 @@ def test_augmented_training_changes_the_fit_and_resumes_to_the_same_weights(tmp_
     case = write_case(tmp_path, {**BURGERS, "data": {**BURGERS["data"], "cache_dir": str(tmp_path / "data")}})
     train_case(load_case(case), run_dir=tmp_path / "plain", device="cpu", rollout=False)
     train_case(load_case(case, ["train.augment=true"]), run_dir=tmp_path / "straight", device="cpu", rollout=False)
-    original = Trainer._checkpoint
-
-    def interrupt_after_epoch_1(self, solver, optimizer, scheduler, epoch, *args):
-        original(self, solver, optimizer, scheduler, epoch, *args)
-        if epoch == 1:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(Trainer, "_checkpoint", interrupt_after_epoch_1)
-    with pytest.raises(KeyboardInterrupt):
-        train_case(load_case(case, ["train.augment=true"]), run_dir=tmp_path / "split", device="cpu", rollout=False)
-    monkeypatch.setattr(Trainer, "_checkpoint", original)
-    train_case(resume=tmp_path / "split", device="cpu", rollout=False)
+    train_interrupted_then_resumed(case, ["train.augment=true"], tmp_path / "split", monkeypatch)
     plain, straight, split = (_weights(tmp_path / name) for name in ("plain", "straight", "split"))
     assert all(torch.equal(straight[k], split[k]) for k in straight)  # the draws are part of the checkpoint
     assert all(torch.isfinite(v).all() for v in straight.values())

@@ -11,7 +11,7 @@ from pdesolve.config import TrainConfig, load_case
 from pdesolve.engines.runs import RunDir
 from pdesolve.engines.train import Trainer, train_case
 from pdesolve.errors import NonFiniteError, UserError
-from tests.helpers import TINY_NS, write_case
+from tests.helpers import TINY_NS, train_interrupted_then_resumed, write_case
 
 
 def _weights(run_dir):
@@ -24,18 +24,7 @@ def test_resumed_run_reaches_the_same_weights(tmp_path, monkeypatch):
     case = write_case(tmp_path, TINY_NS)
     train_case(load_case(case, ["train.epochs=4"]), run_dir=tmp_path / "straight", device="cpu", rollout=False)
 
-    original = Trainer._checkpoint
-
-    def interrupt_after_epoch_1(self, solver, optimizer, scheduler, epoch, *args):
-        original(self, solver, optimizer, scheduler, epoch, *args)
-        if epoch == 1:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(Trainer, "_checkpoint", interrupt_after_epoch_1)
-    with pytest.raises(KeyboardInterrupt):
-        train_case(load_case(case, ["train.epochs=4"]), run_dir=tmp_path / "split", device="cpu", rollout=False)
-    monkeypatch.setattr(Trainer, "_checkpoint", original)
-    train_case(resume=tmp_path / "split", device="cpu", rollout=False)
+    train_interrupted_then_resumed(case, ["train.epochs=4"], tmp_path / "split", monkeypatch)
     a, b = _weights(tmp_path / "straight"), _weights(tmp_path / "split")
     assert a.keys() == b.keys()
     for k in a:
