@@ -17,7 +17,8 @@ import harness
 
 HERE = Path(__file__).parent
 ORDER = ["fno_navier_stokes", "gpu_check", "mg_tfno", "lsm", "lsm_step_time", "les", "channel", "channel_compare",
-         "ifactformer", "dcdm", "dcdm_paper", "dcdm_geometries_mask", "um2n", "gp_spectral", "insr", "enf2enf",
+         "ifactformer", "dcdm", "dcdm_paper", "dcdm_geometries_mask", "dcdm_geometries_sizes",
+         "um2n", "gp_spectral", "insr", "enf2enf",
          "enf2enf_zero_code", "enf2enf_schedule", "enf2enf_schedule_gpu", "distributed"]
 CONTAINED = {"taylor_green": "les", "hit_les": "les", "hit_les_cost_cpu": "les",
              "enf2enf_short": "enf2enf"}  # the shorter enf2enf training, cited in docs/backends/enf2enf.md

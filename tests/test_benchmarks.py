@@ -136,11 +136,14 @@ def test_dcdm_across_sizes_runs_at_its_tiniest_size(tmp_path):
     before = snapshot(RESULTS)
     record = script("dcdm").main(["--mask", "--across-sizes", "--smoke", "--out", str(tmp_path)])
     assert snapshot(RESULTS) == before
-    assert record["meta"]["training"]["2d"]["container_sizes"] == [8, 12]
+    assert record["meta"]["training"]["2d"]["container_sizes"] == [12, 16]
     assert {r["n"] for r in record["rows"]} == {12, 16}
+    held = {r["method"] for r in record["rows"] if r["n"] == 12 and r["method"].endswith("_as_container")}
+    assert held == {"dcdm_as_container", "dcdm_k10_as_container"}  # 12^2 systems as the 16^2 grid holds them
     assert all((tmp_path / f"dcdm_geometries_sizes_residuals_2d_{n}.png").is_file() for n in (12, 16))
     text = (tmp_path / "dcdm_geometries_sizes.md").read_text()
-    assert "Trained across sizes" in text and "on containers of 8, 12 cells" in text
+    assert "Trained across sizes" in text and "on containers of 12, 16 cells" in text
+    assert "held as containers of the 16^2 training grid" in text
 
 
 @pytest.mark.parametrize("flags", [["--protocol", "paper"], ["--dims", "3"]])
@@ -204,6 +207,10 @@ def rendered(name: str, tmp: Path) -> dict[str, str]:
         script("dcdm").main(["--mask", "--markdown-only", "--out",
                              str(copied(tmp, f"{name}.json", f"{name}_residuals_*.png"))])
         return {f"{name}.md": (tmp / f"{name}.md").read_text()}
+    if name == "dcdm_geometries_sizes":
+        script("dcdm").main(["--mask", "--across-sizes", "--markdown-only", "--out",
+                             str(copied(tmp, f"{name}.json", f"{name}_residuals_*.png"))])
+        return {f"{name}.md": (tmp / f"{name}.md").read_text()}
     if name == "dcdm_paper":
         script("dcdm").main(["--protocol", "paper", "--markdown-only", "--out",
                              str(copied(tmp, "dcdm_paper.json", "dcdm_paper_residuals_*.png"))])
@@ -222,7 +229,8 @@ def rendered(name: str, tmp: Path) -> dict[str, str]:
 
 
 RENDERED = ["taylor_green", "hit_les", "ifactformer", "mg_tfno", "lsm_vs_fno", "gp_spectral", "enf2enf",
-            "enf2enf_zero_code", "enf2enf_schedule", "dcdm", "dcdm_paper", "dcdm_geometries_mask", "um2n",
+            "enf2enf_zero_code", "enf2enf_schedule", "dcdm", "dcdm_paper", "dcdm_geometries_mask",
+            "dcdm_geometries_sizes", "um2n",
             "lsm_step_time", "insr", "channel", "channel_compare"]
 
 
