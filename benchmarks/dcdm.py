@@ -575,7 +575,7 @@ def write_markdown(out: Path, meta: dict, rows: list[dict], diagnostics: dict, p
     case = f"cases/poisson_{stem}.yaml" if mask else "cases/poisson_dcdm_<d>d.yaml"
     across = any(v.get("container_sizes") for v in meta["training"].values())
     title = ("## DCDM with a geometry-aware network (the fluid mask as a second input channel), unseen geometries"
-             if mask else "## DCDM (Kaneda et al., ICML 2023) against CG, IC(0)-PCG and AMG-PCG")
+             + (", trained across sizes" if across else "") if mask else "## DCDM (Kaneda et al., ICML 2023) against CG, IC(0)-PCG and AMG-PCG")
     intro = (["Not in the paper: the network sees [residual, fluid mask] (`backend.geometry_input: true`) instead "
               "of the residual alone, so one network can shape its directions around each obstacle layout; "
               "the layout (but for the second input channel), loss, kind of training vectors and solve are "
