@@ -76,7 +76,7 @@ from pdesolve.engines.tables import markdown_table  # noqa: E402
 from pdesolve.engines.train import train_case  # noqa: E402
 from pdesolve.numerics.grid_systems import solve_with  # noqa: E402
 from pdesolve.numerics.random_fields import sample_seed  # noqa: E402
-from pdesolve.problems.poisson_obstacles import PoissonObstacles  # noqa: E402
+from pdesolve.problems.poisson_obstacles import PoissonObstacles, container_region  # noqa: E402
 
 ROOT = harness.ROOT
 SIZES = {2: (64, 128, 256), 3: (32, 64)}
@@ -221,7 +221,7 @@ def as_containers(problem: PoissonObstacles, systems, rhs) -> tuple[list, list]:
     shape = problem.grid().shape
     held, held_rhs = [], []
     for system, b in zip(systems, rhs, strict=True):
-        where = tuple(slice(0, n) for n in system.shape[:-1]) + (slice(shape[-1] - system.shape[-1], None),)
+        where = container_region(shape, system.shape[0])
         fluid, grid_b = np.zeros(shape, bool), np.zeros(shape)
         fluid[where], grid_b[where] = system.mask, system.scatter(b)
         container = problem.system(fluid)
@@ -574,8 +574,11 @@ def write_markdown(out: Path, meta: dict, rows: list[dict], diagnostics: dict, p
         for k, v in meta["training"].items())
     case = f"cases/poisson_{stem}.yaml" if mask else "cases/poisson_dcdm_<d>d.yaml"
     across = any(v.get("container_sizes") for v in meta["training"].values())
-    title = ("## DCDM with a geometry-aware network (the fluid mask as a second input channel), unseen geometries"
-             + (", trained across sizes" if across else "") if mask else "## DCDM (Kaneda et al., ICML 2023) against CG, IC(0)-PCG and AMG-PCG")
+    if mask:
+        title = ("## DCDM with a geometry-aware network (the fluid mask as a second input channel), unseen "
+                 "geometries" + (", trained across sizes" if across else ""))
+    else:
+        title = "## DCDM (Kaneda et al., ICML 2023) against CG, IC(0)-PCG and AMG-PCG"
     intro = (["Not in the paper: the network sees [residual, fluid mask] (`backend.geometry_input: true`) instead "
               "of the residual alone, so one network can shape its directions around each obstacle layout; "
               "the layout (but for the second input channel), loss, kind of training vectors and solve are "

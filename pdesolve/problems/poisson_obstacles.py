@@ -77,6 +77,12 @@ GEOMETRIES_DEFAULTS = {"geometry": "obstacles", "open_top": True, "obstacles": (
 PAPER_DEFAULTS = {"paper_obstacle": "none"}
 
 
+def container_region(shape: tuple[int, ...], inner: int) -> tuple[slice, ...]:
+    """Where a container of ``inner`` cells per side sits in a grid of ``shape`` (``container_sizes``):
+    the low end of the first axes and the top (the open face) of the last."""
+    return (slice(0, inner),) * (len(shape) - 1) + (slice(shape[-1] - inner, None),)
+
+
 class PoissonObstaclesParams(ProblemParams):
     ndim: Literal[2, 3] = Field(2, description="2-D (5-point) or 3-D (7-point) grid")
     resolution: int = Field(64, ge=4, description="cells per side of the unit box")
@@ -375,8 +381,7 @@ class PoissonObstacles(Problem, name="poisson_obstacles"):
                 raise UserError(f"container size {inner} does not fit a {grid.shape[0]}-cell grid with an even "
                                 "margin", field="data.resolution")
             fluid = np.zeros(grid.shape, bool)
-            fluid[(slice(0, inner),) * (grid.ndim - 1) + (slice(grid.shape[0] - inner, None),)] = \
-                self._geometry(seed, index, self.grid(inner))
+            fluid[container_region(grid.shape, inner)] = self._geometry(seed, index, self.grid(inner))
         else:
             fluid = self._geometry(seed, index, grid)
         diagonal, _ = face_coefficients(fluid, self.dirichlet_faces)
